@@ -1,0 +1,44 @@
+# Protostar: `make run` serves the app with its three workers; `make test` runs the whole suite.
+SHELL := /bin/bash
+PY := .venv/bin/python
+MANAGE := $(PY) manage.py
+
+.PHONY: run test services stop status bootstrap migrate lint format bench browser clean
+
+bootstrap:
+	@./scripts/bootstrap.sh
+
+services: bootstrap
+	@$(MANAGE) services up
+
+stop:
+	@$(MANAGE) services down
+
+status:
+	@$(MANAGE) services status
+
+migrate: services
+	@$(MANAGE) migrate --no-input -v 0
+	@$(MANAGE) bootstrap
+
+run: migrate
+	@echo "Protostar on http://127.0.0.1:8000/ (admin: /admin/). Ctrl-C stops the server and the workers."
+	@.venv/bin/honcho start -f Procfile
+
+browser:
+	@./scripts/install-browser.sh
+
+test: bootstrap browser
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: bootstrap
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format: bootstrap
+	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+bench: migrate
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean: stop
+	rm -rf .data

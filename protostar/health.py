@@ -1,0 +1,82 @@
+"""Reads the state of every part the app depends on, for ``/healthz`` and operators."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import django_rq
+from django.conf import settings
+from django.db import connection
+from rq import Worker
+
+from protostar.storage import minio_client
+
+WORKER_QUEUES = ("chat", "knowledge", "summaries")
+
+
+@dataclass
+class PartHealth:
+    ok: bool
+    detail: str
+    ms: float
+
+
+def _timed(check: Callable[[], str]) -> PartHealth:
+    started = time.perf_counter()
+    try:
+        detail = check()
+        ok = True
+    except Exception as exc:  # a health probe reports every failure instead of raising it
+        detail, ok = f"{type(exc).__name__}: {exc}", False
+    return PartHealth(ok=ok, detail=detail, ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        row = cursor.fetchone()
+    if not row:
+        raise RuntimeError("pgvector extension missing (run migrate)")
+    return f"pgvector {row[0]}"
+
+
+def _redis() -> str:
+    conn = django_rq.get_connection("default")
+    conn.ping()
+    return "ping ok"
+
+
+def _storage() -> str:
+    if not minio_client().bucket_exists(bucket_name=settings.S3_BUCKET):
+        raise RuntimeError(f"bucket {settings.S3_BUCKET} missing")
+    return f"bucket {settings.S3_BUCKET}"
+
+
+def workers_by_queue() -> dict[str, list[str]]:
+    conn = django_rq.get_connection("default")
+    found: dict[str, list[str]] = {name: [] for name in WORKER_QUEUES}
+    for worker in Worker.all(connection=conn):
+        for queue_name in worker.queue_names():
+            if queue_name in found:
+                found[queue_name].append(worker.name)
+    return found
+
+
+def _workers() -> str:
+    found = workers_by_queue()
+    missing = [name for name, workers in found.items() if not workers]
+    if missing:
+        raise RuntimeError(f"no live worker for queue(s): {', '.join(missing)}")
+    return ", ".join(f"{name}: {len(workers)}" for name, workers in found.items())
+
+
+def health_report() -> dict:
+    parts = {
+        "database": _timed(_database),
+        "redis": _timed(_redis),
+        "storage": _timed(_storage),
+        "workers": _timed(_workers),
+    }
+    return {"ok": all(p.ok for p in parts.values()), "parts": {k: asdict(v) for k, v in parts.items()}}

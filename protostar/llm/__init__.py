@@ -1,0 +1,1 @@
+"""The vendor seam: small Protocols for embedders and chat models, implementations chosen by dotted path."""

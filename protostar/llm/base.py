@@ -1,0 +1,81 @@
+"""Protocols every vendor implementation satisfies. Nothing outside ``protostar.llm`` names a vendor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+class LLMError(Exception):
+    """A model call failed in a way the user should hear about (readable ``str()``)."""
+
+    def __init__(self, detail: str, *, code: str = "llm_error", transient: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        self.transient = transient
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    model_name: str
+    dimensions: int
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors for document chunks (passage mode)."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """Vector for a search query (query mode)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved passage as the answerer sees it: ``label`` is how the answer cites it, e.g. ``S1``."""
+
+    label: str
+    title: str
+    text: str
+    page: int | None = None
+    section: str = ""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class ChatRequest:
+    """Everything a chat model may use: the rendered messages plus the structured passages and question."""
+
+    messages: list[dict[str, str]]
+    passages: Sequence[Passage] = field(default_factory=list)
+    question: str = ""
+    language: str = "en"
+
+
+class TokenStream(Protocol):
+    """An iterator of text pieces that can be closed from another thread to stop generation promptly."""
+
+    usage: Usage
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    model_name: str
+
+    def stream(self, request: ChatRequest) -> TokenStream:
+        """Start generating; iterate the result for text pieces. Raises ``LLMError`` on vendor faults."""
+        ...
+
+    def complete(self, request: ChatRequest) -> tuple[str, Usage]:
+        """Generate the whole reply at once (used by the summarizer)."""
+        ...

@@ -1,0 +1,50 @@
+"""Build vendor implementations from dotted-path settings, cache them, and forget them when settings change."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from protostar.llm.base import ChatModel, Embedder
+
+WATCHED_SETTINGS = {
+    "EMBEDDER_BACKEND",
+    "CHAT_MODEL_BACKEND",
+    "SUMMARIZER_BACKEND",
+    "LLM_BASE_URL",
+    "LLM_MODEL",
+    "LLM_API_KEY",
+    "LLM_TIMEOUT",
+    "LLM_MAX_RETRIES",
+    "EMBEDDING_BASE_URL",
+    "EMBEDDING_MODEL",
+    "EMBEDDING_DIMENSIONS",
+}
+
+
+@cache
+def get_embedder() -> Embedder:
+    return import_string(settings.EMBEDDER_BACKEND)()
+
+
+@cache
+def get_chat_model() -> ChatModel:
+    return import_string(settings.CHAT_MODEL_BACKEND)()
+
+
+def reset() -> None:
+    get_embedder.cache_clear()
+    get_chat_model.cache_clear()
+
+
+def _on_setting_changed(*, setting: str, **kwargs) -> None:
+    if setting in WATCHED_SETTINGS:
+        reset()
+
+
+def connect_signals() -> None:
+    from django.core.signals import setting_changed
+
+    setting_changed.connect(_on_setting_changed, dispatch_uid="protostar.llm.registry")

@@ -1,0 +1,5 @@
+import sys
+
+from protostar.services.cli import main
+
+sys.exit(main())

@@ -1,0 +1,107 @@
+"""Shared fixtures: the real servers are already up (tests/bootstrap.py); these add workers and helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_database_url() -> str:
+    """The URL of the database pytest-django created, for worker processes started by tests."""
+    from django.conf import settings
+    from django.db import connection
+
+    base = settings.DATABASE_URL.rsplit("/", 1)[0]
+    return f"{base}/{connection.settings_dict['NAME']}"
+
+
+class WorkerProcess:
+    """A real ``manage.py rqworker`` process bound to the test database."""
+
+    def __init__(self, queues: list[str], *, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.queues = queues
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, "DATABASE_URL": test_database_url(), **self.extra_env}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "rqworker", *self.queues, "--with-scheduler"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_registered()
+        return self
+
+    def _wait_registered(self, timeout: float = 30) -> None:
+        import django_rq
+        from rq import Worker
+
+        conn = django_rq.get_connection("default")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early: {self.log_path.read_text()[-2000:]}")
+            for worker in Worker.all(connection=conn):
+                if worker.pid == self.process.pid:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("worker did not register in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def worker_factory(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator:
+    started: list[WorkerProcess] = []
+    logs = tmp_path_factory.mktemp("workers")
+
+    def start(queues: list[str], **extra_env: str) -> WorkerProcess:
+        with django_db_blocker.unblock():
+            worker = WorkerProcess(
+                queues, log_path=logs / f"{'-'.join(queues)}-{len(started)}.log", extra_env=extra_env
+            )
+            started.append(worker.start())
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def live_workers(worker_factory) -> WorkerProcess:
+    """One real worker process serving every queue, shared by the session."""
+    return worker_factory(["chat", "knowledge", "summaries", "default"])
+
+
+def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
