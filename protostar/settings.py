@@ -157,7 +157,8 @@ RQ_SHOW_ADMIN_LINK = True
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        # channels-redis blocks up to 5 s on Redis; the client's read timeout must be longer than that.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1000, "expiry": 60},
     }
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -264,6 +265,8 @@ SEARCH_RRF_K = _typed(env.int, "SEARCH_RRF_K", 60)
 SEARCH_VECTOR_WEIGHT = _typed(env.float, "SEARCH_VECTOR_WEIGHT", 1.0)
 SEARCH_KEYWORD_WEIGHT = _typed(env.float, "SEARCH_KEYWORD_WEIGHT", 1.0)
 SEARCH_CANDIDATES = _typed(env.int, "SEARCH_CANDIDATES", 50)
+# Keyword hits covering less than this share of a query's distinct terms are ignored (noise from stray bigrams).
+SEARCH_MIN_KEYWORD_COVERAGE = _typed(env.float, "SEARCH_MIN_KEYWORD_COVERAGE", 0.25)
 SEARCH_HNSW_EF = _typed(env.int, "SEARCH_HNSW_EF", 100)
 SEARCH_MAX_QUERY_CHARS = _typed(env.int, "SEARCH_MAX_QUERY_CHARS", 2000)
 

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_database_url() -> str:
+def worker_database_url() -> str:
     """The URL of the database pytest-django created, for worker processes started by tests."""
     from django.conf import settings
     from django.db import connection
@@ -26,18 +26,28 @@ def test_database_url() -> str:
 class WorkerProcess:
     """A real ``manage.py rqworker`` process bound to the test database."""
 
-    def __init__(self, queues: list[str], *, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        queues: list[str],
+        *,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+        worker_class: str | None = None,
+    ) -> None:
         self.queues = queues
+        self.worker_class = worker_class
         self.log_path = log_path
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
-        env = {**os.environ, "DATABASE_URL": test_database_url(), **self.extra_env}
+        env = {**os.environ, "DATABASE_URL": worker_database_url(), **self.extra_env}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
+        command = [sys.executable, "manage.py", "rqworker", *self.queues]
+        command += ["--worker-class", self.worker_class] if self.worker_class else ["--with-scheduler"]
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "rqworker", *self.queues, "--with-scheduler"],
+            command,
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -93,8 +103,11 @@ def worker_factory(django_db_setup, django_db_blocker, tmp_path_factory) -> Iter
 
 @pytest.fixture(scope="session")
 def live_workers(worker_factory) -> WorkerProcess:
-    """One real worker process serving every queue, shared by the session."""
-    return worker_factory(["chat", "knowledge", "summaries", "default"])
+    """One real worker process for the knowledge, summaries and default queues, shared by the session.
+
+    The chat queue is served by the threaded chat worker that the chat tests start with their own LLM settings.
+    """
+    return worker_factory(["knowledge", "summaries", "default"])
 
 
 def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# A 1-D float vector: a list of floats (remote embedders) or a float32 numpy row (the bundled embedder, which saves
+# converting 384 floats per chunk into Python objects). pgvector and ``numpy.asarray`` accept both; call
+# ``list(map(float, v))`` where plain JSON is needed.
+Vector: TypeAlias = "list[float] | np.ndarray"
 
 
 class LLMError(Exception):
@@ -22,11 +30,11 @@ class Embedder(Protocol):
     model_name: str
     dimensions: int
 
-    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed_passages(self, texts: Sequence[str]) -> list[Vector]:
         """Vectors for document chunks (passage mode)."""
         ...
 
-    def embed_query(self, text: str) -> list[float]:
+    def embed_query(self, text: str) -> Vector:
         """Vector for a search query (query mode)."""
         ...
 
@@ -73,9 +81,19 @@ class ChatModel(Protocol):
     model_name: str
 
     def stream(self, request: ChatRequest) -> TokenStream:
-        """Start generating; iterate the result for text pieces. Raises ``LLMError`` on vendor faults."""
+        """Start generating; iterate the result for text pieces. Raises ``LLMError`` on vendor faults, from this call
+        or while iterating (a remote model connects in the background so that ``close()`` works from the start)."""
         ...
 
     def complete(self, request: ChatRequest) -> tuple[str, Usage]:
         """Generate the whole reply at once (used by the summarizer)."""
         ...
+
+
+def count_tokens(text: str) -> int:
+    """Token count for usage records: exact via ``protostar.tokens``; a rough estimate only if that is missing."""
+    try:
+        from protostar.tokens import count_tokens as exact_count
+    except ImportError:
+        return len(text) // 4
+    return exact_count(text)

@@ -107,7 +107,7 @@ for line in sys.stdin:
 
 @pytest.mark.django_db(transaction=True)
 def test_another_running_process_picks_up_an_activation_without_restart(admin_user):
-    env = {**os.environ, "DATABASE_URL": conftest.test_database_url()}
+    env = {**os.environ, "DATABASE_URL": conftest.worker_database_url()}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", RENDER_LOOP],
         cwd=conftest.ROOT,

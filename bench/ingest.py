@@ -1,0 +1,121 @@
+"""Ingestion throughput: bare extract + chunk + embed in-process vs the whole path through upload, S3, worker, pgvector.
+
+    .venv/bin/python bench/ingest.py [--pdfs 25 --pages-per-pdf 12 --texts 10]
+
+Both runs process the same generated corpus (mixed Korean/English PDFs and Markdown) in the same run; the ratio
+(end-to-end pages/s ÷ bare pages/s) shows the overhead of everything that is not the embedder. Goal: ≥ 0.9.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.stack import prepare, start_worker, stop  # noqa: E402
+
+EN_WORDS = (
+    "maintenance schedule pump filter pressure valve inspection report quarterly budget approval contract "
+    "employee onboarding security password network server backup recovery incident customer invoice shipment"
+).split()
+KO_WORDS = (
+    "점검 일정 장비 필터 압력 밸브 보고서 분기 예산 승인 계약 직원 교육 보안 비밀번호 네트워크 서버 백업 복구 "
+    "장애 고객 청구서 배송 안내 절차 담당자 확인 기준"
+).split()
+
+
+def sentence(rng: random.Random, korean: bool) -> str:
+    words = rng.choices(KO_WORDS if korean else EN_WORDS, k=rng.randint(8, 14))
+    if korean:
+        return " ".join(words) + "을 확인합니다."
+    return " ".join(words).capitalize() + f" {rng.randint(1, 9999)}."
+
+
+def page_text(rng: random.Random, korean: bool, sentences: int = 14) -> str:
+    lines = [sentence(rng, korean if rng.random() < 0.8 else not korean) for _ in range(sentences)]
+    return "\n".join(lines)
+
+
+def build_corpus(pdfs: int, pages_per_pdf: int, texts: int) -> list[tuple[str, bytes, int]]:
+    from tests.knowledge.pdf_factory import make_pdf
+
+    rng = random.Random(7)
+    corpus = []
+    for i in range(pdfs):
+        korean = i % 2 == 0
+        pages = [f"Report {i} page {p + 1}\n" + page_text(rng, korean) for p in range(pages_per_pdf)]
+        corpus.append((f"report-{i}.pdf", make_pdf(pages), pages_per_pdf))
+    for i in range(texts):
+        body = "\n\n".join(f"## Section {s}\n\n{page_text(rng, i % 2 == 1, 10)}" for s in range(4))
+        corpus.append((f"notes-{i}.md", f"# Notes {i}\n\n{body}\n".encode(), 1))
+    return corpus
+
+
+def run_bare(corpus) -> tuple[float, int, int]:
+    from django.conf import settings
+
+    from knowledge.chunking import chunk_document
+    from knowledge.extraction import detect_content_type, extract
+    from protostar.llm.registry import get_embedder
+
+    embedder = get_embedder()
+    embedder.embed_passages(["warm-up"])
+    pages = chunks = 0
+    started = time.perf_counter()
+    for name, data, page_count in corpus:
+        doc = extract(data, detect_content_type(data, name), max_pages=10_000, max_chars=10_000_000)
+        drafts = chunk_document(
+            doc, target_tokens=settings.CHUNK_TARGET_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS
+        )
+        batch = settings.EMBEDDING_BATCH_SIZE
+        for start in range(0, len(drafts), batch):
+            embedder.embed_passages([d.text for d in drafts[start : start + batch]])
+        pages += page_count
+        chunks += len(drafts)
+    return time.perf_counter() - started, pages, chunks
+
+
+def run_end_to_end(corpus) -> tuple[float, int, int]:
+    from knowledge.models import Document
+    from knowledge.services import document_delete, document_upload
+
+    for document in Document.objects.all():
+        document_delete(document=document)
+    worker = start_worker(["knowledge"])
+    try:
+        started = time.perf_counter()
+        ids = [document_upload(data=data, filename=name).document.pk for name, data, _ in corpus]
+        while Document.objects.filter(pk__in=ids).exclude(status__in=["ready", "failed"]).exists():
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop(worker)
+    failed = Document.objects.filter(pk__in=ids, status="failed").count()
+    if failed:
+        raise SystemExit(f"{failed} documents failed in the end-to-end run")
+    pages = sum(p for _, _, p in corpus)
+    chunks = sum(Document.objects.filter(pk__in=ids).values_list("chunk_count", flat=True))
+    return elapsed, pages, chunks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pdfs", type=int, default=25)
+    parser.add_argument("--pages-per-pdf", type=int, default=12)
+    parser.add_argument("--texts", type=int, default=10)
+    args = parser.parse_args()
+    prepare()
+    corpus = build_corpus(args.pdfs, args.pages_per_pdf, args.texts)
+    print(f"corpus: {len(corpus)} files, {sum(p for *_, p in corpus)} pages (PDF pages + 1 per text file)")
+    bare = run_bare(corpus)
+    e2e = run_end_to_end(corpus)
+    print(f"{'run':28} {'seconds':>8} {'pages':>6} {'chunks':>7} {'pages/s':>8} {'chunks/s':>9}")
+    for label, (seconds, pages, chunks) in (("(a) bare extract+chunk+embed", bare), ("(b) upload→S3→worker→pgvector", e2e)):
+        print(f"{label:28} {seconds:8.1f} {pages:6} {chunks:7} {pages / seconds:8.2f} {chunks / seconds:9.2f}")
+    print(f"ratio b/a (pages/s): {(e2e[1] / e2e[0]) / (bare[1] / bare[0]):.3f}   goal ≥ 0.9")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,483 @@
+#!/usr/bin/env python
+"""Retrieval quality on a golden set: recall@1/5/10 and MRR of vector, keyword and hybrid search.
+
+The corpus is ingested through the product's own path (``document_upload`` then ``document_ingest``, the service
+the worker runs), then every question of the golden set is searched with ``search_chunks`` in each mode, as a
+dedicated superuser and restricted to the corpus' documents. A result is correct when it comes from the expected
+document and its chunk text contains the question's snippet (without a snippet, the document alone counts).
+
+Run against servers of your own data dir::
+
+    export PROTOSTAR_DATA_DIR=$PWD/.data/bench-golden
+    .venv/bin/python manage.py services up && .venv/bin/python manage.py migrate && .venv/bin/python manage.py bootstrap
+    .venv/bin/python bench/retrieval_eval.py            # ingest (slow: the embedder) and evaluate
+    .venv/bin/python bench/retrieval_eval.py --reuse    # keep documents that are already ready
+    SEARCH_KEYWORD_WEIGHT=0.5 .venv/bin/python bench/retrieval_eval.py --reuse   # try a ranking setting
+    .venv/bin/python bench/retrieval_eval.py --reuse --sweep   # grid over the fusion settings (hybrid only)
+
+Corpus layout: ``*.md`` / ``*.txt`` files are uploaded as they are; ``pdf-source/NAME.txt`` becomes ``NAME.pdf``
+(built at run time with ``tests/knowledge/pdf_factory.make_pdf``; pages are separated by a ``<<<PAGE>>>`` line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import statistics
+import sys
+import time
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import _django  # noqa: E402
+
+ROOT = _django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
+
+from knowledge.ingestion import document_ingest  # noqa: E402
+from knowledge.models import Chunk, Document  # noqa: E402
+from knowledge.search import SearchError, SearchHit, search_chunks  # noqa: E402
+from knowledge.services import document_delete, document_upload  # noqa: E402
+from protostar.llm.registry import get_embedder  # noqa: E402
+
+BENCH_USER = "bench-retrieval"
+MODES = ("vector", "keyword", "hybrid")
+KINDS = ("direct", "paraphrase", "cross-lingual", "keyword")
+LANGS = ("ko", "en")
+CUTOFFS = (1, 5, 10)
+MAX_SNIPPET_CHARS = 60
+PAGE_BREAK = "<<<PAGE>>>"
+SEARCH_SETTINGS = ("SEARCH_RRF_K", "SEARCH_VECTOR_WEIGHT", "SEARCH_KEYWORD_WEIGHT", "SEARCH_CANDIDATES")
+SWEEP_GRID = {
+    "SEARCH_RRF_K": (10, 30, 60),
+    "SEARCH_VECTOR_WEIGHT": (1.0,),
+    "SEARCH_KEYWORD_WEIGHT": (0.5, 0.75, 1.0, 1.5),
+    "SEARCH_CANDIDATES": (50, 100),
+}
+
+
+class GoldenSetError(SystemExit):
+    """The golden set itself is wrong: stop before measuring anything."""
+
+    def __init__(self, problems: list[str]) -> None:
+        lines = "\n".join(f"  - {p}" for p in problems[:60])
+        more = f"\n  … and {len(problems) - 60} more" if len(problems) > 60 else ""
+        super().__init__(f"GOLDEN SET INVALID ({len(problems)} problem(s)):\n{lines}{more}")
+
+
+# --- corpus and questions ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class CorpusFile:
+    name: str  # the file name documents are uploaded as; questions refer to it
+    data: bytes
+    text: str  # the source text, for checking snippets
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    lang: str
+    kind: str
+    document: str
+    snippet: str = ""
+    ranks: dict[str, int | None] = field(default_factory=dict)  # mode -> rank of the first correct hit
+    top: dict[str, SearchHit | None] = field(default_factory=dict)
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def load_corpus(corpus_dir: Path) -> dict[str, CorpusFile]:
+    if not corpus_dir.is_dir():
+        raise GoldenSetError([f"corpus folder {corpus_dir} does not exist"])
+    files: dict[str, CorpusFile] = {}
+    for path in sorted(p for p in corpus_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
+        data = path.read_bytes()
+        files[path.name] = CorpusFile(path.name, data, nfc(data.decode("utf-8")))
+    pdf_dir = corpus_dir / "pdf-source"
+    if pdf_dir.is_dir():
+        from tests.knowledge.pdf_factory import make_pdf
+
+        for path in sorted(pdf_dir.glob("*.txt")):
+            source = nfc(path.read_text(encoding="utf-8"))
+            pages = [page.strip("\n") for page in source.split(PAGE_BREAK)]
+            name = f"{path.stem}.pdf"
+            files[name] = CorpusFile(name, make_pdf(pages), "\n".join(pages))
+    if not files:
+        raise GoldenSetError([f"corpus folder {corpus_dir} holds no documents"])
+    return files
+
+
+def load_questions(path: Path, corpus: dict[str, CorpusFile]) -> list[Question]:
+    problems: list[str] = []
+    questions: list[Question] = []
+    seen: set[str] = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path.name}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: not JSON ({exc})")
+            continue
+        missing = [key for key in ("id", "question", "lang", "kind", "document") if not row.get(key)]
+        if missing:
+            problems.append(f"{where}: missing {', '.join(missing)}")
+            continue
+        question = Question(
+            id=str(row["id"]),
+            question=nfc(row["question"]),
+            lang=row["lang"],
+            kind=row["kind"],
+            document=row["document"],
+            snippet=nfc(row.get("snippet") or ""),
+        )
+        where = f"{where} ({question.id})"
+        if question.id in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(question.id)
+        if question.lang not in LANGS:
+            problems.append(f"{where}: lang {question.lang!r} is not one of {LANGS}")
+        if question.kind not in KINDS:
+            problems.append(f"{where}: kind {question.kind!r} is not one of {KINDS}")
+        doc = corpus.get(question.document)
+        if doc is None:
+            problems.append(f"{where}: document {question.document!r} is not in the corpus")
+        elif question.snippet:
+            if len(question.snippet) > MAX_SNIPPET_CHARS:
+                problems.append(f"{where}: snippet is {len(question.snippet)} chars (max {MAX_SNIPPET_CHARS})")
+            if question.snippet not in doc.text:
+                problems.append(f"{where}: snippet {question.snippet!r} is not a substring of {question.document}")
+        questions.append(question)
+    if problems:
+        raise GoldenSetError(problems)
+    if not questions:
+        raise GoldenSetError([f"{path} holds no questions"])
+    return questions
+
+
+# --- ingestion --------------------------------------------------------------------------------------------------
+
+
+def bench_user():
+    user, created = get_user_model().objects.get_or_create(
+        username=BENCH_USER, defaults={"is_staff": True, "is_superuser": True, "is_active": True}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    elif not (user.is_superuser and user.is_active):
+        user.is_superuser = user.is_staff = user.is_active = True
+        user.save(update_fields=["is_superuser", "is_staff", "is_active"])
+    return user
+
+
+def ingest(corpus: dict[str, CorpusFile], *, user, reuse: bool) -> dict[str, Document]:
+    """Upload and ingest every corpus file in this process; returns file name -> ready document."""
+    model_name = get_embedder().model_name
+    documents: dict[str, Document] = {}
+    todo: list[CorpusFile] = []
+    for item in corpus.values():
+        sha = hashlib.sha256(item.data).hexdigest()
+        existing = Document.objects.filter(sha256=sha).first()
+        if (
+            reuse
+            and existing
+            and existing.status == Document.Status.READY
+            and existing.embedding_model == model_name
+            and existing.original_filename == item.name
+        ):
+            documents[item.name] = existing
+            continue
+        # A stale copy (same bytes, or an older version of the same file uploaded by the bench) goes first.
+        stale = Document.objects.filter(sha256=sha) | Document.objects.filter(
+            original_filename=item.name, uploaded_by=user
+        )
+        for document in stale.distinct():
+            document_delete(document=document)
+        todo.append(item)
+    if documents:
+        print(f"reusing {len(documents)} ready document(s)")
+    if not todo:
+        return documents
+    total_chars = sum(len(item.text) for item in todo)  # chunks, hence embedder time, follow the text
+    print(f"ingesting {len(todo)} document(s) with {model_name} (the embedder is the slow part) …", flush=True)
+    started, done_chars, chunks_total = time.monotonic(), 0, 0
+    for index, item in enumerate(todo, 1):
+        t0 = time.monotonic()
+        outcome = document_upload(data=item.data, filename=item.name, uploaded_by=user)
+        if outcome.status != "queued" or outcome.document is None:
+            raise SystemExit(f"upload of {item.name} was {outcome.status}: {outcome.reason}")
+        _drop_queued_job(outcome.document.pk)
+        document = document_ingest(document_id=outcome.document.pk)
+        if document is None or document.status != Document.Status.READY:
+            document = Document.objects.filter(pk=outcome.document.pk).first()
+            raise SystemExit(f"ingestion of {item.name} failed: {document.error if document else 'deleted'}")
+        documents[item.name] = document
+        done_chars += len(item.text)
+        chunks_total += document.chunk_count
+        elapsed = time.monotonic() - started
+        eta = elapsed / done_chars * (total_chars - done_chars)
+        took = time.monotonic() - t0
+        print(
+            f"  [{index:>2}/{len(todo)}] {item.name:<44} {document.chunk_count:>3} chunks in {took:5.1f}s"
+            f" ({document.chunk_count / max(took, 1e-6):.1f}/s)  elapsed {elapsed:5.0f}s  eta {eta:4.0f}s",
+            flush=True,
+        )
+    print(f"ingested {chunks_total} chunks in {time.monotonic() - started:.0f}s", flush=True)
+    return documents
+
+
+def _drop_queued_job(document_id: int) -> None:
+    """The upload queued a worker job; this process ingests the document itself, so the job is removed."""
+    try:
+        import django_rq
+
+        queue = django_rq.get_queue("knowledge")
+        for job in queue.get_jobs():
+            if job.args and job.args[0] == document_id:
+                job.delete()
+    except Exception as exc:  # noqa: BLE001 - a leftover job is harmless: the worker skips ready documents
+        print(f"  (could not remove the queued job of document {document_id}: {exc})")
+
+
+def check_snippets_in_chunks(questions: list[Question], documents: dict[str, Document], *, lenient: bool) -> None:
+    """Every snippet must sit inside one chunk, or no result could ever count as correct."""
+    texts: dict[int, list[str]] = defaultdict(list)
+    for document_id, text in Chunk.objects.filter(document__in=documents.values()).values_list("document_id", "text"):
+        texts[document_id].append(nfc(text))
+    problems = []
+    for question in questions:
+        if question.snippet and not any(question.snippet in t for t in texts[documents[question.document].pk]):
+            problems.append(f"{question.id}: snippet {question.snippet!r} is in no chunk of {question.document}")
+            if lenient:
+                question.snippet = ""
+    if problems and not lenient:
+        raise GoldenSetError([*problems, "(pass --lenient-snippets to judge these questions by document only)"])
+    for problem in problems:
+        print(f"WARNING {problem}: judged by document only")
+
+
+# --- evaluation -------------------------------------------------------------------------------------------------
+
+
+def is_correct(hit: SearchHit, question: Question, expected_id: int) -> bool:
+    return hit.document_id == expected_id and (not question.snippet or question.snippet in nfc(hit.text))
+
+
+def run_mode(questions: list[Question], *, mode: str, user, k: int, document_ids: list[int], ids: dict[str, int]):
+    """Search every question in one mode; fills ``question.ranks[mode]``; returns per-query latencies (ms)."""
+    latencies = []
+    for question in questions:
+        t0 = time.perf_counter()
+        try:
+            hits = search_chunks(query=question.question, user=user, k=k, document_ids=document_ids, mode=mode)
+        except SearchError:
+            hits = []  # e.g. a keyword search whose query has no searchable terms: a miss like any other
+        latencies.append((time.perf_counter() - t0) * 1000)
+        expected = ids[question.document]
+        question.ranks[mode] = next(
+            (rank for rank, hit in enumerate(hits, 1) if is_correct(hit, question, expected)), None
+        )
+        question.top[mode] = hits[0] if hits else None
+    return latencies
+
+
+def metrics(questions: list[Question], mode: str, k: int) -> dict[str, float | int]:
+    ranks = [q.ranks.get(mode) for q in questions]
+    out: dict[str, float | int] = {"n": len(ranks)}
+    for cutoff in sorted({*CUTOFFS, k}):
+        if cutoff <= k:
+            out[f"r@{cutoff}"] = sum(1 for r in ranks if r is not None and r <= cutoff) / len(ranks)
+    out["mrr"] = sum(1 / r for r in ranks if r is not None) / len(ranks)
+    return out
+
+
+def groups(questions: list[Question]) -> dict[str, list[Question]]:
+    out: dict[str, list[Question]] = {"overall": questions}
+    for kind in KINDS:
+        out[f"kind={kind}"] = [q for q in questions if q.kind == kind]
+    for lang in LANGS:
+        out[f"lang={lang}"] = [q for q in questions if q.lang == lang]
+    for kind, lang in itertools.product(KINDS, LANGS):
+        out[f"{kind}/{lang}"] = [q for q in questions if q.kind == kind and q.lang == lang]
+    return {name: qs for name, qs in out.items() if qs}
+
+
+def all_metrics(questions: list[Question], modes: tuple[str, ...], k: int) -> dict[str, dict[str, dict]]:
+    return {mode: {name: metrics(qs, mode, k) for name, qs in groups(questions).items()} for mode in modes}
+
+
+def print_table(table: dict[str, dict[str, dict]], modes: tuple[str, ...]) -> None:
+    names = list(next(iter(table.values())).keys())
+    columns = ("r@1", "r@5", "r@10", "mrr")
+    head = f"{'group':<22}{'n':>4} " + " ".join(f"| {mode:^27}" for mode in modes)
+    sub = f"{'':<22}{'':>4} " + " ".join("| " + " ".join(f"{c:>6}" for c in columns) for _ in modes)
+    print(head)
+    print(sub)
+    print("-" * len(sub))
+    for name in names:
+        if name == "kind=direct" or name == "lang=ko" or name == f"{KINDS[0]}/ko":
+            print("-" * len(sub))
+        n = table[modes[0]][name]["n"]
+        cells = []
+        for mode in modes:
+            m = table[mode][name]
+            cells.append("| " + " ".join(f"{m.get(c, float('nan')):6.3f}" for c in columns))
+        print(f"{name:<22}{n:>4} " + " ".join(cells))
+
+
+def print_misses(questions: list[Question], *, mode: str, cutoff: int, modes: tuple[str, ...]) -> list[str]:
+    misses = [q for q in questions if q.ranks.get(mode) is None or q.ranks[mode] > cutoff]
+    print(f"\nMisses of {mode}@{cutoff}: {len(misses)} of {len(questions)}")
+    for q in misses:
+        ranks = "  ".join(f"{m}={q.ranks.get(m) or '-'}" for m in modes)
+        top = q.top.get(mode)
+        first = f"{top.original_filename} › {top.section or '(no section)'}" if top else "(no results)"
+        print(f"- [{q.id}] ({q.kind}/{q.lang}) {q.question}")
+        print(f"    expected: {q.document}  snippet: {q.snippet!r}   ranks: {ranks}")
+        print(f"    first:    {first}")
+        if top:
+            print(f"              {' '.join(top.text.split())[:150]}")
+    return [q.id for q in misses]
+
+
+def current_config() -> dict[str, float | int]:
+    return {name: getattr(settings, name) for name in SEARCH_SETTINGS}
+
+
+def memoize_query_embeddings() -> None:
+    """Queries repeat across modes and sweep configurations; embedding each once keeps a sweep quick."""
+    embedder = get_embedder()
+    original = embedder.embed_query
+    cache: dict[str, object] = {}
+
+    def embed_query(text: str):
+        if text not in cache:
+            cache[text] = original(text)
+        return cache[text]
+
+    embedder.embed_query = embed_query
+
+
+def sweep(questions: list[Question], *, user, k: int, document_ids: list[int], ids: dict[str, int]) -> list[dict]:
+    keys = list(SWEEP_GRID)
+    rows = []
+    for values in itertools.product(*(SWEEP_GRID[key] for key in keys)):
+        config = dict(zip(keys, values, strict=True))
+        with override_settings(**config):
+            run_mode(questions, mode="hybrid", user=user, k=k, document_ids=document_ids, ids=ids)
+        row = {"config": config, **metrics(questions, "hybrid", k)}
+        for kind in KINDS:
+            subset = [q for q in questions if q.kind == kind]
+            if subset:
+                row[f"r@5 {kind}"] = metrics(subset, "hybrid", k)["r@5"]
+        rows.append(row)
+    rows.sort(key=lambda r: (r["r@5"], r["mrr"]), reverse=True)
+    print("\nSweep (hybrid), best first:")
+    print(f"{'rrf_k':>6} {'w_vec':>6} {'w_kw':>6} {'cand':>5} | {'r@1':>6} {'r@5':>6} {'r@10':>6} {'mrr':>6} | r@5 by kind")
+    for row in rows:
+        c = row["config"]
+        by_kind = " ".join(f"{kind[:5]}={row.get(f'r@5 {kind}', float('nan')):.3f}" for kind in KINDS)
+        print(
+            f"{c['SEARCH_RRF_K']:>6} {c['SEARCH_VECTOR_WEIGHT']:>6} {c['SEARCH_KEYWORD_WEIGHT']:>6}"
+            f" {c['SEARCH_CANDIDATES']:>5} | {row['r@1']:6.3f} {row['r@5']:6.3f} {row['r@10']:6.3f} {row['mrr']:6.3f}"
+            f" | {by_kind}"
+        )
+    return rows
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=here / "golden" / "corpus")
+    parser.add_argument("--questions", type=Path, default=here / "golden" / "questions.jsonl")
+    parser.add_argument("--k", type=int, default=10, help="results per search (recall@10 needs k >= 10)")
+    parser.add_argument("--reuse", action="store_true", help="keep corpus documents that are already ready")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of vector,keyword,hybrid")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object at the end")
+    parser.add_argument("--sweep", action="store_true", help="also evaluate hybrid over a grid of fusion settings")
+    parser.add_argument("--no-misses", action="store_true", help="do not list the misses of hybrid@5")
+    parser.add_argument(
+        "--lenient-snippets", action="store_true", help="judge questions whose snippet no chunk holds by document"
+    )
+    args = parser.parse_args(argv)
+    args.modes = tuple(m for m in args.modes.split(",") if m)
+    if not args.modes or any(m not in MODES for m in args.modes):
+        parser.error(f"--modes must be a subset of {','.join(MODES)}")
+    if args.k < 1:
+        parser.error("--k must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    corpus = load_corpus(args.corpus)
+    questions = load_questions(args.questions, corpus)
+    print(
+        f"golden set: {len(corpus)} documents, {len(questions)} questions "
+        f"({', '.join(f'{kind} {sum(q.kind == kind for q in questions)}' for kind in KINDS)}; "
+        f"{', '.join(f'{lang} {sum(q.lang == lang for q in questions)}' for lang in LANGS)})"
+    )
+    unused = sorted(set(corpus) - {q.document for q in questions})
+    if unused:
+        print(f"note: no question targets {', '.join(unused)}")
+    user = bench_user()
+    documents = ingest(corpus, user=user, reuse=args.reuse)
+    check_snippets_in_chunks(questions, documents, lenient=args.lenient_snippets)
+    ids = {name: document.pk for name, document in documents.items()}
+    document_ids = sorted(ids.values())
+    k = args.k
+    config = current_config()
+    chunks = Chunk.objects.filter(document_id__in=document_ids).count()
+    print(
+        f"searching as {BENCH_USER!r} over {len(document_ids)} documents / {chunks} chunks, k={k}, "
+        + ", ".join(f"{key}={value}" for key, value in config.items())
+    )
+    memoize_query_embeddings()
+    latencies = {}
+    for mode in args.modes:
+        latencies[mode] = run_mode(questions, mode=mode, user=user, k=k, document_ids=document_ids, ids=ids)
+    table = all_metrics(questions, args.modes, k)
+    print()
+    print_table(table, args.modes)
+    print(
+        "\nmedian latency per query (ms, query embeddings cached after the first mode): "
+        + ", ".join(f"{mode} {statistics.median(values):.1f}" for mode, values in latencies.items())
+    )
+    misses: list[str] = []
+    if "hybrid" in args.modes and not args.no_misses:
+        misses = print_misses(questions, mode="hybrid", cutoff=5, modes=args.modes)
+    sweep_rows = sweep(questions, user=user, k=k, document_ids=document_ids, ids=ids) if args.sweep else None
+    if args.json:
+        result = {
+            "config": config,
+            "k": k,
+            "documents": len(document_ids),
+            "chunks": chunks,
+            "questions": len(questions),
+            "metrics": table,
+            "hybrid_misses_at_5": misses,
+        }
+        if sweep_rows is not None:
+            result["sweep"] = sweep_rows
+        print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

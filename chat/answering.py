@@ -1,0 +1,267 @@
+"""Write one answer: claim the message, retrieve, build the prompt, stream the model into the answer's Redis stream.
+
+Safe to run twice: a run first takes the answer's lease (Redis ``SET NX``); a second run while the first is alive
+backs off, and a run after the first died takes over, tells readers to ``reset``, and starts the answer again. Every
+stream write and the final save are fenced by the run's attempt id, so a stale run can never interleave.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from chat import events, selectors, services, streams
+from chat.models import Message
+from chat.services import AnswerOutcome
+
+logger = logging.getLogger(__name__)
+STOP_POLL_SECONDS = 0.2
+
+
+def answer_message(*, message_id: int) -> str | None:
+    """Run the answer job for an assistant message; returns its final status, or ``None`` if nothing was done."""
+    message = selectors.message_get(message_id=message_id)
+    if message is None or message.role != Message.Role.ASSISTANT or message.is_terminal:
+        return None
+    owner = streams.AnswerStream(message_id=message_id, attempt_id=uuid.uuid4().hex, conn=streams.sync_client())
+    if not owner.acquire():
+        logger.info("message %s is being answered by a live run; this run backs off", message_id)
+        return None
+    try:
+        message = services.message_claim(message_id=message_id, attempt_id=owner.attempt_id)
+        if message is None:
+            return None
+        return _answer_claimed(message, owner)
+    except streams.LeaseLost:
+        logger.warning("message %s: attempt %s was superseded", message_id, owner.attempt_id)
+        return None
+    finally:
+        owner.release()
+        owner.conn.delete(streams.stop_key(message_id))
+
+
+def _answer_claimed(message: Message, owner: streams.AnswerStream) -> str | None:
+    if owner.conn.exists(streams.stream_key(message.pk)):
+        # A dead run already streamed part of this answer: readers must drop it before the new one arrives.
+        owner.append(events.RESET, events.reset_data(reason="retry"))
+    try:
+        hits = retrieve(message)
+        sources = sources_from_hits(hits)
+        owner.append(events.SOURCES, events.sources_data(sources))
+        request = build_messages(message, hits)
+        model = _chat_model()
+    except streams.LeaseLost:
+        raise
+    except Exception as exc:
+        logger.exception("message %s: preparing the answer failed", message.pk)
+        outcome = AnswerOutcome(status=Message.Status.FAILED, error_code="internal", error=_readable(exc))
+        return _finish(message, owner, outcome)
+    # Streaming takes seconds to minutes: give the database connection back instead of holding one per answer.
+    connections.close_all()
+    outcome = generate(owner, model, request)
+    outcome.sources = sources
+    outcome.model_name = getattr(model, "model_name", "")
+    _count_missing_usage(outcome, request)
+    close_old_connections()
+    return _finish(message, owner, outcome)
+
+
+def _finish(message: Message, owner: streams.AnswerStream, outcome: AnswerOutcome) -> str | None:
+    # The row first, then the final event: a client that reloads after ``end`` must find the stored answer.
+    if not services.message_finish(message_id=message.pk, attempt_id=owner.attempt_id, outcome=outcome):
+        return None
+    if outcome.status == Message.Status.FAILED:
+        owner.append(events.ERROR, events.error_data(code=outcome.error_code, detail=outcome.error))
+    else:
+        finish_reason = "stop" if outcome.status == Message.Status.COMPLETE else "cancelled"
+        owner.append(
+            events.END,
+            events.end_data(
+                finish_reason=finish_reason,
+                prompt_tokens=outcome.prompt_tokens,
+                completion_tokens=outcome.completion_tokens,
+            ),
+        )
+    if outcome.status == Message.Status.COMPLETE:
+        services.memory_update_request(conversation_id=message.conversation_id)
+    return outcome.status
+
+
+def retrieve(message: Message) -> list[Any]:
+    from knowledge.search import search_chunks
+
+    return search_chunks(query=message.reply_to.content, user=message.conversation.owner, k=settings.CHAT_TOP_K)
+
+
+def sources_from_hits(hits: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": f"S{index}",
+            "chunk_id": hit.chunk_id,
+            "document_id": hit.document_id,
+            "title": hit.title,
+            "page": hit.page_start,
+            "snippet": hit.snippet,
+            "score": round(float(hit.score), 6),
+        }
+        for index, hit in enumerate(hits, start=1)
+    ]
+
+
+def build_messages(message: Message, hits: Sequence[Any]) -> Any:
+    """The model request for ``message``: system prompt with the labelled passages, recent turns, the question.
+
+    One function on purpose: the token-budgeted context builder replaces exactly this step.
+    """
+    from prompts.render import render_prompt
+    from protostar.llm.base import ChatRequest, Passage
+    from protostar.tokens import detect_language
+
+    question = message.reply_to.content
+    language = detect_language(question)
+    passages = [
+        Passage(label=f"S{i}", title=hit.title, text=hit.text, page=hit.page_start, section=hit.section)
+        for i, hit in enumerate(hits, start=1)
+    ]
+    system = render_prompt(
+        "answer_system",
+        passages=[
+            {"label": p.label, "title": p.title, "page": p.page, "section": p.section, "text": p.text} for p in passages
+        ],
+        memory="",
+        language=language,
+    )
+    turns = selectors.recent_turns(message=message, limit=settings.CHAT_RECENT_MESSAGES)
+    chat = [{"role": "system", "content": system}]
+    chat += [{"role": turn.role, "content": turn.content} for turn in turns]
+    chat.append({"role": "user", "content": question})
+    return ChatRequest(messages=chat, passages=passages, question=question, language=language)
+
+
+def warm_up() -> None:
+    """Load the model client, tokenizer and embedder before the first job: a stop must not wait ~0.4 s for a
+    tokenizer to load, nor the first answer for the embedder."""
+    from protostar.llm.registry import get_embedder
+    from protostar.tokens import count_tokens
+
+    count_tokens("warm up")
+    _chat_model()
+    try:
+        get_embedder().embed_query("warm up")
+    except Exception:
+        logger.warning("the embedder could not be loaded ahead of the first job", exc_info=True)
+
+
+def _chat_model() -> Any:
+    from protostar.llm.registry import get_chat_model
+
+    return get_chat_model()
+
+
+class _Watcher(threading.Thread):
+    """Stops the token stream when a stop request arrives or the lease is lost; renews the lease meanwhile."""
+
+    def __init__(self, owner: streams.AnswerStream) -> None:
+        super().__init__(name=f"chat-stop-{owner.message_id}", daemon=True)
+        self.owner = owner
+        self.tokens: Any = None
+        self.stopped = threading.Event()
+        self.lease_lost = threading.Event()
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+
+    def attach(self, tokens: Any) -> None:
+        with self._lock:
+            self.tokens = tokens
+            interrupted = self.stopped.is_set() or self.lease_lost.is_set()
+        if interrupted:
+            tokens.close()
+
+    def run(self) -> None:
+        renew_at = time.monotonic() + 1.0
+        while not self.done.is_set():
+            if self.owner.stop_requested(timeout=STOP_POLL_SECONDS):
+                self._interrupt(self.stopped)
+                return
+            if time.monotonic() >= renew_at:
+                if not self.owner.renew():
+                    self._interrupt(self.lease_lost)
+                    return
+                renew_at = time.monotonic() + 1.0
+
+    def _interrupt(self, reason: threading.Event) -> None:
+        with self._lock:
+            reason.set()
+            tokens = self.tokens
+        if tokens is not None:
+            tokens.close()
+
+
+def generate(owner: streams.AnswerStream, model: Any, request: Any) -> AnswerOutcome:
+    """Stream the model into the answer stream until it ends, fails, is stopped, or this run loses the answer."""
+    from protostar.llm.base import LLMError
+
+    watcher = _Watcher(owner)
+    watcher.start()
+    parts: list[str] = []
+    outcome = AnswerOutcome(status=Message.Status.COMPLETE)
+    try:
+        tokens = model.stream(request)
+        watcher.attach(tokens)
+        for piece in tokens:
+            if watcher.stopped.is_set() or watcher.lease_lost.is_set():
+                break
+            if not piece:
+                continue
+            outcome.first_token_at = outcome.first_token_at or timezone.now()
+            parts.append(piece)
+            owner.append(events.TOKEN, events.token_data(piece))
+        usage = getattr(tokens, "usage", None)
+        outcome.prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+        outcome.completion_tokens = getattr(usage, "completion_tokens", 0) or 0
+    except streams.LeaseLost:
+        raise
+    except LLMError as exc:
+        outcome = _fault(outcome, exc.code, exc.detail)
+    except Exception as exc:
+        logger.exception("message %s: the model stream failed", owner.message_id)
+        outcome = _fault(outcome, "llm_error", _readable(exc))
+    finally:
+        watcher.done.set()
+    if watcher.lease_lost.is_set():
+        raise streams.LeaseLost(f"message {owner.message_id}: lease lost while streaming")
+    if watcher.stopped.is_set():
+        # Closing the stream may surface as an error from the vendor client: a requested stop is still a stop.
+        outcome.status, outcome.error_code, outcome.error = Message.Status.CANCELLED, "", ""
+    outcome.content = "".join(parts)
+    return outcome
+
+
+def _fault(outcome: AnswerOutcome, code: str, detail: str) -> AnswerOutcome:
+    outcome.status, outcome.error_code, outcome.error = Message.Status.FAILED, code, detail
+    return outcome
+
+
+def _readable(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else f"{type(exc).__name__} (no details)"
+
+
+def _count_missing_usage(outcome: AnswerOutcome, request: Any) -> None:
+    """Servers may ignore ``stream_options.include_usage``: count what they did not report."""
+    if outcome.prompt_tokens and outcome.completion_tokens:
+        return
+    from protostar.tokens import count_tokens
+
+    if not outcome.prompt_tokens:
+        outcome.prompt_tokens = sum(count_tokens(m["content"]) for m in request.messages)
+    if not outcome.completion_tokens and outcome.content:
+        outcome.completion_tokens = count_tokens(outcome.content)

@@ -1,0 +1,147 @@
+"""The chat WebSocket: parses requests, calls services, and forwards each answer's Redis stream to the socket.
+
+Handlers return quickly; following an answer runs in its own asyncio task per message, so ``stop``, further asks and
+disconnects are handled while tokens flow. A closed socket only stops the forwarding, never the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import redis.asyncio
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chat import events, selectors, services, streams
+from chat.models import Message
+
+logger = logging.getLogger(__name__)
+CLOSE_UNAUTHENTICATED = 4401
+# How long one XREAD waits before the reader checks whether the answer ended without a live stream.
+READ_BLOCK_MS = 5000
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    # Tokens arrive through Redis streams, not the channel layer, so the socket needs no channel-layer inbox (one
+    # blocking Redis connection less per socket; channels-redis' 5 s BZPOPMIN also races redis-py 8's 5 s read
+    # timeout and kills long-lived consumers).
+    channel_layer_alias = None
+
+    async def connect(self) -> None:
+        self.readers: dict[int, asyncio.Task] = {}
+        self.redis: redis.asyncio.Redis | None = None
+        user = self.scope.get("user")
+        # Accept, then close with 4401: a refused handshake reaches browsers only as an anonymous 1006.
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        # redis-py times reads out after 5 s by default: longer than that is a normal XREAD BLOCK here.
+        self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=READ_BLOCK_MS / 1000 + 10)
+
+    async def disconnect(self, code: int) -> None:
+        readers = list(self.readers.values())
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.redis is None:
+            return
+        try:
+            request = events.parse_client_request(text_data, max_chars=settings.CHAT_MAX_MESSAGE_CHARS)
+            if isinstance(request, events.Ask):
+                await self._ask(request)
+            elif isinstance(request, events.Stop):
+                await database_sync_to_async(services.message_request_stop)(user=self.user, message_id=request.message)
+            else:
+                await self._resume(request)
+        except (events.ProtocolError, services.ChatError) as exc:
+            await self.send_event(events.error(code=exc.code, detail=exc.detail, message=exc.message))
+
+    async def send_event(self, event: events.Event) -> None:
+        await self.send(text_data=json.dumps(event, ensure_ascii=False))
+
+    async def _ask(self, request: events.Ask) -> None:
+        result = await database_sync_to_async(services.conversation_ask)(
+            user=self.user,
+            content=request.content,
+            conversation_id=request.conversation,
+            client_id=request.client_id,
+        )
+        await self.send_event(
+            events.accepted(
+                conversation=result.conversation_id, user_message=result.user_message_id, message=result.message_id
+            )
+        )
+        self._follow(result.message_id, after_seq=0)
+
+    async def _resume(self, request: events.Resume) -> None:
+        message = await database_sync_to_async(selectors.assistant_message_get_for_user)(
+            message_id=request.message, user=self.user
+        )
+        if message is None:
+            raise services.ChatError("not_found", f"Message {request.message} does not exist.", message=request.message)
+        self._follow(message.pk, after_seq=request.after_seq)
+
+    def _follow(self, message_id: int, *, after_seq: int) -> None:
+        previous = self.readers.pop(message_id, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(self._forward(message_id, after_seq))
+        self.readers[message_id] = task
+        task.add_done_callback(lambda done: self._reader_done(message_id, done))
+
+    def _reader_done(self, message_id: int, task: asyncio.Task) -> None:
+        if self.readers.get(message_id) is task:
+            del self.readers[message_id]
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("forwarding message %s failed", message_id, exc_info=task.exception())
+
+    async def _forward(self, message_id: int, after_seq: int) -> None:
+        assert self.redis is not None
+        last = after_seq
+        if not await self.redis.exists(streams.stream_key(message_id)) and await self._send_snapshot(message_id):
+            return
+        while True:
+            entries = await streams.read_after(self.redis, message_id, last, block_ms=READ_BLOCK_MS)
+            for seq, kind, data in entries:
+                await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
+                last = seq
+                if kind in events.FINAL_EVENT_TYPES:
+                    return
+            expired = not entries and not await self.redis.exists(streams.stream_key(message_id))
+            if expired and await self._send_snapshot(message_id):
+                return
+
+    async def _send_snapshot(self, message_id: int) -> bool:
+        """Replay a finished answer whose stream expired from the database; ``False`` if it is not finished."""
+        message = await database_sync_to_async(selectors.message_get)(message_id=message_id)
+        if message is None or not message.is_terminal:
+            return False
+        for seq, kind, data in snapshot_entries(message):
+            await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
+        return True
+
+
+def snapshot_entries(message: Message) -> list[tuple[int, str, dict]]:
+    """The stored answer as stream entries: ``reset``, ``sources``, all text as one ``token``, ``end``/``error``."""
+    entries: list[tuple[str, dict]] = [
+        (events.RESET, events.reset_data(reason="expired")),
+        (events.SOURCES, events.sources_data(message.sources)),
+    ]
+    if message.content:
+        entries.append((events.TOKEN, events.token_data(message.content)))
+    if message.status == Message.Status.FAILED:
+        entries.append((events.ERROR, events.error_data(code=message.error_code or "llm_error", detail=message.error)))
+    else:
+        reason = "stop" if message.status == Message.Status.COMPLETE else "cancelled"
+        usage = {"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens}
+        entries.append((events.END, events.end_data(finish_reason=reason, **usage)))
+    return [(seq, kind, data) for seq, (kind, data) in enumerate(entries, start=1)]

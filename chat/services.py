@@ -1,0 +1,183 @@
+"""Writes for the chat app: asking, stopping, and the claim/finish steps of an answer job."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from chat import events, selectors, streams
+from chat.models import TITLE_MAX_CHARS, Conversation, Message
+
+logger = logging.getLogger(__name__)
+ANSWER_JOB = "chat.tasks.answer_message"
+
+
+class ChatError(Exception):
+    """A request about chat data the user may not make (unknown or foreign ids); carries an ``error`` code."""
+
+    def __init__(self, code: str, detail: str, *, message: int | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.message = message
+
+
+@dataclass(frozen=True)
+class AskResult:
+    conversation_id: int
+    user_message_id: int
+    message_id: int
+    created: bool
+
+
+def conversation_title(content: str) -> str:
+    line = " ".join(content.split())
+    return line if len(line) <= TITLE_MAX_CHARS else line[: TITLE_MAX_CHARS - 1].rstrip() + "…"
+
+
+def answer_enqueue(*, message_id: int) -> None:
+    import django_rq
+
+    django_rq.get_queue("chat").enqueue(ANSWER_JOB, message_id, job_timeout=settings.CHAT_JOB_TIMEOUT)
+
+
+def conversation_ask(
+    *, user: AbstractBaseUser, content: str, conversation_id: int | None = None, client_id: str = ""
+) -> AskResult:
+    """Store the question and a pending answer, and queue the job that writes the answer.
+
+    Asking again with the same ``client_id`` returns the first ask's messages (a client retrying after a dropped
+    connection must not get a second answer).
+    """
+    with transaction.atomic():
+        # Serialises one user's asks so two retries of the same client_id cannot both create messages.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        earlier = selectors.message_get_by_client_id(user=user, conversation_id=conversation_id, client_id=client_id)
+        if earlier is not None:
+            reply = earlier.reply
+            return AskResult(earlier.conversation_id, earlier.pk, reply.pk, created=False)
+        if conversation_id is None:
+            conversation = Conversation.objects.create(owner=user, title=conversation_title(content))
+        else:
+            conversation = selectors.conversation_get_for_user(conversation_id=conversation_id, user=user)
+            if conversation is None:
+                raise ChatError("not_found", f"Conversation {conversation_id} does not exist.")
+            conversation.save(update_fields=["updated_at"])
+        question = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=content,
+            status=Message.Status.COMPLETE,
+            client_id=client_id,
+        )
+        answer = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            reply_to=question,
+            status=Message.Status.PENDING,
+            queued_at=timezone.now(),
+        )
+        # django-rq defers the enqueue until this transaction commits, so the job always finds its rows.
+        answer_enqueue(message_id=answer.pk)
+    return AskResult(conversation.pk, question.pk, answer.pk, created=True)
+
+
+def message_request_stop(*, user: AbstractBaseUser, message_id: int) -> Message:
+    """Stop an answer: a queued one is cancelled here, a streaming one by its job (within ~0.2 s)."""
+    message = selectors.assistant_message_get_for_user(message_id=message_id, user=user)
+    if message is None:
+        raise ChatError("not_found", f"Message {message_id} does not exist.", message=message_id)
+    if message.is_terminal:
+        return message
+    conn = streams.sync_client()
+    streams.request_stop(conn, message_id)
+    if message.status == Message.Status.PENDING:
+        _cancel_pending(conn, message_id)
+    return message
+
+
+def _cancel_pending(conn: Any, message_id: int) -> None:
+    # Holding the lease makes this an ordinary owner of the answer: a job that starts meanwhile backs off.
+    owner = streams.AnswerStream(message_id=message_id, attempt_id=f"stop-{uuid.uuid4().hex[:26]}", conn=conn)
+    if not owner.acquire():
+        return
+    try:
+        cancelled = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
+            status=Message.Status.CANCELLED, finished_at=timezone.now(), attempt_id=owner.attempt_id
+        )
+        if cancelled:
+            data = events.end_data(finish_reason="cancelled", prompt_tokens=0, completion_tokens=0)
+            owner.append(events.END, data)
+    finally:
+        owner.release()
+
+
+def message_claim(*, message_id: int, attempt_id: str) -> Message | None:
+    """Make ``attempt_id`` the owner of an unfinished answer (the caller already holds the Redis lease)."""
+    claimed = Message.objects.filter(
+        pk=message_id, role=Message.Role.ASSISTANT, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
+    ).update(
+        status=Message.Status.STREAMING,
+        attempt_id=attempt_id,
+        attempt_count=F("attempt_count") + 1,
+        started_at=timezone.now(),
+        content="",
+        error="",
+        error_code="",
+    )
+    return selectors.message_get(message_id=message_id) if claimed else None
+
+
+@dataclass
+class AnswerOutcome:
+    status: str
+    content: str = ""
+    error_code: str = ""
+    error: str = ""
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    model_name: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_token_at: datetime | None = None
+
+
+def message_finish(*, message_id: int, attempt_id: str, outcome: AnswerOutcome) -> bool:
+    """Store the answer's end state; ``False`` when another attempt owns the message (nothing is written)."""
+    saved = Message.objects.filter(pk=message_id, attempt_id=attempt_id, status=Message.Status.STREAMING).update(
+        status=outcome.status,
+        content=outcome.content,
+        error_code=outcome.error_code,
+        error=outcome.error,
+        sources=outcome.sources,
+        model_name=outcome.model_name,
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        first_token_at=outcome.first_token_at,
+        finished_at=timezone.now(),
+    )
+    if saved:
+        Conversation.objects.filter(messages__pk=message_id).update(updated_at=timezone.now())
+    return bool(saved)
+
+
+def memory_update_request(*, conversation_id: int) -> None:
+    """Let the summaries app fold the new turn into the conversation's memory, once it exists."""
+    try:
+        from summaries.tasks import enqueue_memory_update
+    except ImportError:
+        return
+    try:
+        enqueue_memory_update(conversation_id)
+    except Exception:
+        # The answer is already stored; a memory update that cannot be queued must not turn it into a failure.
+        logger.exception("could not queue the memory update of conversation %s", conversation_id)

@@ -1,0 +1,143 @@
+"""The token path: one Redis stream per answer, written by the job and read by any number of sockets.
+
+Entry ids are ``0-<seq>``, so "everything after seq N" is a plain ``XREAD`` from ``0-N`` and a reconnecting client
+resumes exactly where it stopped. Writes are fenced: only the job run holding the answer's lease (its attempt id) can
+append, and Redis computes the next seq inside the same script, so two runs of one job can never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from django.conf import settings
+
+# KEYS: lease, stream. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when fenced out.
+_APPEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local seq = 1
+if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) + 1 end
+redis.call('XADD', KEYS[2], '0-' .. seq, 'type', ARGV[3], 'data', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return seq
+"""
+# KEYS: lease. ARGV: attempt id, lease ms. Extends the lease only for its holder.
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+
+def stream_key(message_id: int) -> str:
+    return f"chat:answer:{message_id}"
+
+
+def stop_key(message_id: int) -> str:
+    return f"chat:stop:{message_id}"
+
+
+def lease_key(message_id: int) -> str:
+    return f"chat:lease:{message_id}"
+
+
+def sync_client() -> redis.Redis:
+    import django_rq
+
+    return django_rq.get_connection("chat")
+
+
+class LeaseLost(Exception):
+    """Another run of the job owns the answer now; this run must stop writing."""
+
+
+@dataclass
+class AnswerStream:
+    """The writing side, owned by one job run (``attempt_id``) while it holds the lease."""
+
+    message_id: int
+    attempt_id: str
+    conn: redis.Redis
+
+    def __post_init__(self) -> None:
+        self._append = self.conn.register_script(_APPEND)
+        self._renew = self.conn.register_script(_RENEW)
+        self._release = self.conn.register_script(_RELEASE)
+
+    @property
+    def _lease_ms(self) -> int:
+        return int(settings.CHAT_LEASE_SECONDS * 1000)
+
+    def acquire(self) -> bool:
+        """Take the lease unless a live run holds it (NX): the one mutual exclusion between runs of a job."""
+        return bool(self.conn.set(lease_key(self.message_id), self.attempt_id, nx=True, px=self._lease_ms))
+
+    def renew(self) -> bool:
+        return bool(self._renew(keys=[lease_key(self.message_id)], args=[self.attempt_id, self._lease_ms]))
+
+    def release(self) -> None:
+        self._release(keys=[lease_key(self.message_id)], args=[self.attempt_id])
+
+    def append(self, kind: str, data: dict[str, Any]) -> int:
+        seq = self._append(
+            keys=[lease_key(self.message_id), stream_key(self.message_id)],
+            args=[self.attempt_id, settings.CHAT_STREAM_TTL, kind, json.dumps(data, ensure_ascii=False)],
+        )
+        if seq == -1:
+            raise LeaseLost(f"message {self.message_id}: attempt {self.attempt_id} lost its lease")
+        return int(seq)
+
+    def stop_requested(self, *, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a stop request (BLPOP returns as soon as one is pushed)."""
+        return self.conn.blpop([stop_key(self.message_id)], timeout=timeout) is not None
+
+
+def request_stop(conn: redis.Redis, message_id: int) -> None:
+    """Ask whichever run owns the answer to stop; the key outlives a job that has not started yet."""
+    with conn.pipeline() as pipe:
+        pipe.rpush(stop_key(message_id), "1")
+        pipe.expire(stop_key(message_id), settings.CHAT_JOB_TIMEOUT)
+        pipe.execute()
+
+
+def decode_entries(entries: list) -> list[tuple[int, str, dict[str, Any]]]:
+    """``XREAD``/``XRANGE`` entries as (seq, type, data)."""
+    decoded = []
+    for entry_id, fields in entries:
+        entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
+        kind = fields["type"].decode() if isinstance(fields["type"], bytes) else fields["type"]
+        decoded.append((int(entry_id.split("-", 1)[1]), kind, json.loads(fields["data"])))
+    return decoded
+
+
+async def read_after(client, message_id: int, after_seq: int, *, block_ms: int) -> list[tuple[int, str, dict]]:
+    """Entries after ``after_seq``, waiting up to ``block_ms`` for the first one (``redis.asyncio`` client)."""
+    reply = await client.xread({stream_key(message_id): f"0-{after_seq}"}, count=500, block=block_ms)
+    if not reply:
+        return []
+    return decode_entries(reply[0][1])
+
+
+def read_all_sync(conn: redis.Redis, message_id: int, after_seq: int = 0) -> list[tuple[int, str, dict]]:
+    return decode_entries(conn.xrange(stream_key(message_id), min=f"(0-{after_seq}", max="+"))
+
+
+def follow_sync(conn: redis.Redis, message_id: int, after_seq: int = 0, *, block_ms: int = 5000):
+    """Yield (seq, type, data) as the answer is written, up to and including its ``end``/``error`` entry."""
+    from chat.events import FINAL_EVENT_TYPES
+
+    last = after_seq
+    while True:
+        reply = conn.xread({stream_key(message_id): f"0-{last}"}, count=500, block=block_ms)
+        for seq, kind, data in decode_entries(reply[0][1]) if reply else []:
+            yield seq, kind, data
+            last = seq
+            if kind in FINAL_EVENT_TYPES:
+                return

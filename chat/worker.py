@@ -1,0 +1,85 @@
+"""An rq worker that streams many answers at once from one process.
+
+A forking worker runs one job at a time, and an answer job spends its life waiting on the LLM: 20 concurrent asks
+would queue behind each other. This worker runs up to ``CHAT_WORKER_THREADS`` jobs in threads of one process (no fork
+per job), dequeuing only when a slot is free so queued jobs stay visible to other workers. Jobs must be thread-safe:
+the answer job closes its database connection while it streams, so a thread holds one only for its short ORM steps.
+
+    manage.py rqworker chat --worker-class chat.worker.ThreadedWorker --with-scheduler
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import connections
+from rq.job import Job
+from rq.queue import Queue
+from rq.timeouts import TimerDeathPenalty
+from rq.worker import SimpleWorker, WorkerStatus
+
+# How often a worker with every slot busy still sends its heartbeat (its key expires after worker_ttl + 60 s).
+SLOT_WAIT_SECONDS = 5.0
+
+
+class ThreadedWorker(SimpleWorker):
+    # SIGALRM only reaches the main thread; the timer penalty raises the timeout inside the job's own thread.
+    death_penalty_class = TimerDeathPenalty
+
+    def __init__(self, *args, threads: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.threads = threads or settings.CHAT_WORKER_THREADS
+        self._slots = threading.BoundedSemaphore(self.threads)
+        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="chat-job")
+        self._running: set[Future] = set()
+        self._running_lock = threading.Lock()
+
+    def bootstrap(self, *args, **kwargs) -> None:
+        super().bootstrap(*args, **kwargs)
+        from chat.answering import warm_up
+
+        warm_up()
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
+        # Take a slot before taking a job: a job dequeued without a free thread would wait here, invisible.
+        while not self._slots.acquire(timeout=SLOT_WAIT_SECONDS):
+            self.heartbeat()
+            if self._stop_requested:
+                return None
+        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        if result is None:
+            self._slots.release()
+        return result
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        future = self._pool.submit(self._perform, job, queue, execution)
+        with self._running_lock:
+            self._running.add(future)
+        future.add_done_callback(self._forget)
+
+    def _perform(self, job: Job, queue: Queue, execution) -> None:
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            # Threads are reused across jobs: never leave a connection open between them.
+            connections.close_all()
+            if not self.executions:
+                self.set_state(WorkerStatus.IDLE)
+            self._slots.release()
+
+    def _forget(self, future: Future) -> None:
+        with self._running_lock:
+            self._running.discard(future)
+
+    @property
+    def running_jobs(self) -> int:
+        with self._running_lock:
+            return len(self._running)
+
+    def teardown(self) -> None:
+        # Warm shutdown: let the answers in flight finish (bounded by their job timeout) before deregistering.
+        self._pool.shutdown(wait=True)
+        super().teardown()

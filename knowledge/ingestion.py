@@ -1,0 +1,92 @@
+"""The ingestion pipeline: stored file → text → chunks → embeddings → one atomic swap of the chunk set."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+from django.conf import settings
+
+from knowledge.chunking import ChunkDraft, chunk_document
+from knowledge.extraction import DocumentRejected, extract
+from knowledge.lexical import search_terms_text
+from knowledge.models import Chunk, Document
+from knowledge.services import chunks_replace, document_claim, document_mark_failed, document_report_progress
+from protostar.llm.registry import get_embedder
+
+logger = logging.getLogger(__name__)
+SECTION_SEPARATOR = " › "
+
+
+def document_ingest(*, document_id: int) -> Document | None:
+    """Process one document. Safe to run twice: a document that is gone, ready or failed is left alone."""
+    document = document_claim(document_id=document_id)
+    if document is None:
+        return None
+    data = _read_stored_bytes(document)
+    try:
+        extracted = extract(
+            data, document.content_type, max_pages=settings.PDF_MAX_PAGES, max_chars=settings.EXTRACT_MAX_CHARS
+        )
+        drafts = chunk_document(
+            extracted, target_tokens=settings.CHUNK_TARGET_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS
+        )
+    except DocumentRejected as exc:
+        document_mark_failed(document_id=document.pk, reason=str(exc))
+        return None
+    if not drafts:
+        document_mark_failed(document_id=document.pk, reason="No text could be extracted from this file.")
+        return None
+    chunks = _embed(document, drafts)
+    chunks_replace(
+        document=document, chunks=chunks, page_count=extracted.page_count, embedding_model=get_embedder().model_name
+    )
+    document.refresh_from_db()
+    return document
+
+
+def batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _read_stored_bytes(document: Document) -> bytes:
+    with document.file.open("rb") as handle:
+        return handle.read()
+
+
+def _passage_text(document: Document, draft: ChunkDraft) -> str:
+    # The title and heading path give the embedder context a chunk's own words often lack.
+    heading = SECTION_SEPARATOR.join(draft.section_path)
+    return "\n".join(part for part in (document.title, heading, draft.text) if part)
+
+
+def _embed(document: Document, drafts: list[ChunkDraft]) -> list[Chunk]:
+    embedder = get_embedder()
+    total = len(drafts)
+    document_report_progress(document_id=document.pk, done=0, total=total)
+    chunks: list[Chunk] = []
+    for batch in batched(drafts, max(1, settings.EMBEDDING_BATCH_SIZE)):
+        texts = [_passage_text(document, draft) for draft in batch]
+        vectors = embedder.embed_passages(texts)
+        chunks.extend(
+            _chunk_row(document, draft, text, vector) for draft, text, vector in zip(batch, texts, vectors, strict=True)
+        )
+        document_report_progress(document_id=document.pk, done=len(chunks), total=total)
+    return chunks
+
+
+def _chunk_row(document: Document, draft: ChunkDraft, passage_text: str, vector) -> Chunk:
+    return Chunk(
+        document_id=document.pk,
+        ordinal=draft.ordinal,
+        text=draft.text,
+        page_start=draft.page_start,
+        page_end=draft.page_end,
+        section_path=SECTION_SEPARATOR.join(draft.section_path)[:500],
+        char_start=draft.char_start,
+        char_end=draft.char_end,
+        token_count=draft.token_count,
+        embedding=vector,
+        search_terms=search_terms_text(passage_text),
+    )

@@ -1,0 +1,244 @@
+"""Hybrid retrieval: pgvector HNSW (cosine) + Korean-aware full-text, fused by reciprocal rank, in SQL.
+
+One entry point, ``search_chunks``, used by the chat worker, the admin and the CLI. Access control is part
+of the query, and pgvector's iterative index scan keeps scanning until k visible rows are found.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from knowledge.lexical import lexical_terms, query_terms, tsquery_text
+from knowledge.selectors import visibility_filter_sql
+from protostar.llm.registry import get_embedder
+
+MAX_K = 100
+SNIPPET_CHARS = 240
+
+
+class SearchError(ValueError):
+    """A query that cannot be searched; the message is meant for the person who typed it."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: int
+    document_id: int
+    title: str
+    original_filename: str
+    ordinal: int
+    page_start: int | None
+    page_end: int | None
+    section: str
+    text: str
+    snippet: str
+    vector_rank: int | None
+    keyword_rank: int | None
+    score: float
+    highlights: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def page_label(self) -> str:
+        if self.page_start is None:
+            return ""
+        if self.page_end and self.page_end != self.page_start:
+            return f"{self.page_start}–{self.page_end}"
+        return str(self.page_start)
+
+    @property
+    def snippet_html(self) -> str:
+        """The snippet escaped, with matched terms in <mark>: safe to insert as HTML."""
+        out, cursor = [], 0
+        for start, end in self.highlights:
+            out += [html.escape(self.snippet[cursor:start]), "<mark>", html.escape(self.snippet[start:end]), "</mark>"]
+            cursor = end
+        out.append(html.escape(self.snippet[cursor:]))
+        return "".join(out)
+
+
+def validate_query(query: str) -> str:
+    query = (query or "").strip()
+    if not query:
+        raise SearchError("Type a question or some words to search for.")
+    if not lexical_terms(query):
+        raise SearchError("The query has no letters or digits to search for.")
+    # Longer text adds nothing the embedder can use (it reads ~512 tokens) and only slows the keyword side.
+    return query[: settings.SEARCH_MAX_QUERY_CHARS]
+
+
+def search_chunks(
+    *,
+    query: str,
+    user,
+    k: int = 10,
+    document_ids: list[int] | None = None,
+    uploaded_after: datetime | None = None,
+    uploaded_before: datetime | None = None,
+    mode: str = "hybrid",
+) -> list[SearchHit]:
+    """Ranked chunks for ``query`` among the ready documents ``user`` may read.
+
+    ``mode`` is ``hybrid`` (default), ``vector`` or ``keyword``; the single-method modes exist for evaluation.
+    """
+    query = validate_query(query)
+    k = max(1, min(int(k), MAX_K))
+    if mode not in ("hybrid", "vector", "keyword"):
+        raise SearchError(f"Unknown search mode {mode!r}.")
+    terms = query_terms(query)
+    vector = get_embedder().embed_query(query) if mode != "keyword" else None
+    sql, params = _build_sql(
+        vector=vector,
+        terms=terms if mode != "vector" else None,
+        user=user,
+        k=k,
+        filters=_filters(document_ids, uploaded_after, uploaded_before),
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Filtered HNSW scans stop early unless iterative scans are on (pgvector ≥ 0.8): keep scanning until
+        # enough rows pass the access filter.
+        cursor.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+            [str(max(settings.SEARCH_HNSW_EF, settings.SEARCH_CANDIDATES))],
+        )
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [_hit(row, terms) for row in rows]
+
+
+def _filters(document_ids, uploaded_after, uploaded_before) -> tuple[str, list]:
+    clauses, params = ["d.status = 'ready'"], []
+    if document_ids is not None:
+        clauses.append("d.id = ANY(%s)")
+        params.append(list(document_ids))
+    if uploaded_after is not None:
+        clauses.append("d.created_at >= %s")
+        params.append(uploaded_after)
+    if uploaded_before is not None:
+        clauses.append("d.created_at < %s")
+        params.append(uploaded_before)
+    return " AND ".join(clauses), params
+
+
+def _build_sql(
+    *, vector, terms: list[str] | None, user, k: int, filters: tuple[str, list]
+) -> tuple[str, list]:
+    visible_sql, visible_params = visibility_filter_sql(user)
+    where = f"{filters[0]} AND {visible_sql}"
+    where_params = [*filters[1], *visible_params]
+    candidates = max(settings.SEARCH_CANDIDATES, k)
+    rrf_k = settings.SEARCH_RRF_K
+    ctes, params, sources = [], [], []
+    if vector is not None:
+        ctes.append(
+            "vec AS (SELECT id, row_number() OVER (ORDER BY dist) AS rank FROM ("
+            " SELECT c.id, c.embedding <=> %s::vector AS dist FROM knowledge_chunk c"
+            " JOIN knowledge_document d ON d.id = c.document_id"
+            f" WHERE {where} ORDER BY c.embedding <=> %s::vector LIMIT %s) v)"
+        )
+        literal = _vector_literal(vector)
+        params += [literal, *where_params, literal, candidates]
+        sources.append("vec")
+    if terms:
+        tsquery = tsquery_text(terms)
+        # Candidates by ts_rank_cd through the GIN index; then each candidate's coverage: the share of the query's
+        # distinct terms it contains. A chunk matching one stray bigram of a Korean question is weak evidence and
+        # must not outvote the vector side, so coverage both orders the list and scales its fused contribution.
+        ctes.append(
+            "kw AS (SELECT id, coverage, row_number() OVER (ORDER BY coverage DESC, rank_cd DESC, id) AS rank FROM ("
+            " SELECT t.id, t.rank_cd, cardinality(ARRAY(SELECT unnest(tsvector_to_array(t.search_vector))"
+            " INTERSECT SELECT unnest(%s::text[])))::float / %s AS coverage FROM ("
+            " SELECT c.id, c.search_vector, ts_rank_cd(c.search_vector, q) AS rank_cd"
+            " FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id,"
+            " to_tsquery('simple', %s) q"
+            f" WHERE c.search_vector @@ q AND {where} ORDER BY rank_cd DESC, c.id LIMIT %s) t) s"
+            " WHERE coverage >= %s)"
+        )
+        params += [terms, len(terms), tsquery, *where_params, candidates, _min_coverage(len(terms))]
+        sources.append("kw")
+    if not sources:
+        return "SELECT NULL WHERE FALSE", []
+    vec_rank = "vec.rank" if "vec" in sources else "NULL::bigint"
+    kw_rank = "kw.rank" if "kw" in sources else "NULL::bigint"
+    kw_weight = "%s * kw.coverage" if "kw" in sources else "%s"
+    ids = " UNION ".join(f"SELECT id FROM {name}" for name in sources)
+    joins = "".join(f" LEFT JOIN {name} ON {name}.id = ids.id" for name in sources)
+    sql = (
+        f"WITH {', '.join(ctes)} "
+        f"SELECT c.id, c.document_id, d.title, d.original_filename, c.ordinal, c.page_start, c.page_end,"
+        f" c.section_path, c.text, {vec_rank}, {kw_rank},"
+        f" COALESCE(%s / ({rrf_k} + {vec_rank}), 0) + COALESCE({kw_weight} / ({rrf_k} + {kw_rank}), 0) AS score"
+        f" FROM ({ids}) ids{joins}"
+        " JOIN knowledge_chunk c ON c.id = ids.id JOIN knowledge_document d ON d.id = c.document_id"
+        " ORDER BY score DESC, c.id LIMIT %s"
+    )
+    params += [settings.SEARCH_VECTOR_WEIGHT, settings.SEARCH_KEYWORD_WEIGHT, k]
+    return sql, params
+
+
+def _min_coverage(term_count: int) -> float:
+    # A one- or two-term query must be allowed to match on one term.
+    return 0.0 if term_count <= 2 else settings.SEARCH_MIN_KEYWORD_COVERAGE
+
+
+def _vector_literal(vector) -> str:
+    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+
+
+def _hit(row, terms: list[str]) -> SearchHit:
+    (chunk_id, document_id, title, filename, ordinal, page_start, page_end, section, text, vrank, krank, score) = row
+    snippet, highlights = make_snippet(text, terms)
+    return SearchHit(
+        chunk_id=chunk_id,
+        document_id=document_id,
+        title=title,
+        original_filename=filename,
+        ordinal=ordinal,
+        page_start=page_start,
+        page_end=page_end,
+        section=section,
+        text=text,
+        snippet=snippet,
+        vector_rank=vrank,
+        keyword_rank=krank,
+        score=round(float(score), 6),
+        highlights=highlights,
+    )
+
+
+def make_snippet(text: str, terms: list[str]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The window of ``text`` with the most query-term hits, and the spans to highlight in it."""
+    spans = _term_spans(text, terms)
+    if len(text) <= SNIPPET_CHARS:
+        start = 0
+    elif spans:
+        # Slide a window start over hit positions; keep the one covering the most hits.
+        best = max(spans, key=lambda s: sum(1 for o in spans if s[0] <= o[0] and o[1] <= s[0] + SNIPPET_CHARS))
+        start = max(0, min(best[0] - 40, len(text) - SNIPPET_CHARS))
+    else:
+        start = 0
+    end = min(len(text), start + SNIPPET_CHARS)
+    snippet = text[start:end]
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    shift = len(prefix) - start
+    inside = tuple((s + shift, e + shift) for s, e in spans if s >= start and e <= end)
+    return prefix + snippet + suffix, inside
+
+
+def _term_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    if not terms:
+        return []
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True)), re.IGNORECASE)
+    merged: list[tuple[int, int]] = []
+    for match in pattern.finditer(text):
+        if merged and match.start() <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], match.end()))
+        else:
+            merged.append((match.start(), match.end()))
+    return merged

@@ -1,0 +1,43 @@
+"""Reads for the knowledge base, always filtered by what the asking user may read."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from knowledge.models import Chunk, Document
+
+
+def documents_visible_to(user) -> QuerySet[Document]:
+    """Documents a user may read: unrestricted ones, those shared with one of their groups; staff see all."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Document.objects.none()
+    if user.is_staff or user.is_superuser:
+        return Document.objects.all()
+    return Document.objects.filter(Q(allowed_groups__isnull=True) | Q(allowed_groups__in=user.groups.all())).distinct()
+
+
+def visibility_filter_sql(user) -> tuple[str, list]:
+    """The same rule as ``documents_visible_to`` as a SQL condition on ``d`` (knowledge_document), for raw search."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return "FALSE", []
+    if user.is_staff or user.is_superuser:
+        return "TRUE", []
+    return (
+        "(NOT EXISTS (SELECT 1 FROM knowledge_document_allowed_groups ag WHERE ag.document_id = d.id)"
+        " OR EXISTS (SELECT 1 FROM knowledge_document_allowed_groups ag"
+        " JOIN auth_user_groups ug ON ug.group_id = ag.group_id"
+        " WHERE ag.document_id = d.id AND ug.user_id = %s))",
+        [user.pk],
+    )
+
+
+def document_chunks(*, document: Document) -> QuerySet[Chunk]:
+    return Chunk.objects.filter(document=document).only(
+        "id", "ordinal", "text", "page_start", "page_end", "section_path", "token_count"
+    )
+
+
+def document_status_counts() -> dict[str, int]:
+    from django.db.models import Count
+
+    return dict(Document.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))

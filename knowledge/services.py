@@ -1,0 +1,158 @@
+"""Writes for the knowledge base: upload, ingestion, reprocessing and deletion of documents."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import django_rq
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from rq import Retry
+
+from knowledge.extraction import DocumentRejected, detect_content_type
+from knowledge.models import Chunk, Document
+
+logger = logging.getLogger(__name__)
+
+INGEST_RETRY = Retry(max=3, interval=[5, 30, 120])
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What happened to one uploaded file: ``queued`` (new document), ``duplicate`` or ``rejected``."""
+
+    status: str
+    document: Document | None = None
+    reason: str = ""
+
+
+def _human_size(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
+
+
+def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str = "") -> UploadOutcome:
+    """Check a file by size and content, store it under a server-generated key and queue its ingestion."""
+    if len(data) > settings.UPLOAD_MAX_BYTES:
+        return UploadOutcome(
+            "rejected",
+            reason=f"The file is {_human_size(len(data))}; the limit is {_human_size(settings.UPLOAD_MAX_BYTES)}.",
+        )
+    try:
+        content_type = detect_content_type(data, filename)
+    except DocumentRejected as exc:
+        return UploadOutcome("rejected", reason=str(exc))
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = Document.objects.filter(sha256=sha256).first()
+    if existing:
+        return UploadOutcome("duplicate", document=existing, reason=f"Already uploaded as “{existing.title}”.")
+    name = PurePath(filename).name[:255] or "document"
+    document = Document(
+        title=(title or PurePath(name).stem or name)[:300],
+        original_filename=name,
+        content_type=content_type,
+        size=len(data),
+        sha256=sha256,
+        uploaded_by=uploaded_by if getattr(uploaded_by, "pk", None) else None,
+    )
+    # Store the object first: a row must never point at a missing file. If the row then loses the
+    # race on the sha256 constraint, the object is removed again.
+    document.file.save(uuid.uuid4().hex, ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            document.save()
+            _enqueue_ingest_on_commit(document.pk)
+    except IntegrityError:
+        default_storage.delete(document.file.name)
+        existing = Document.objects.get(sha256=sha256)
+        return UploadOutcome("duplicate", document=existing, reason=f"Already uploaded as “{existing.title}”.")
+    return UploadOutcome("queued", document=document)
+
+
+def _enqueue_ingest_on_commit(document_id: int) -> None:
+    def enqueue() -> None:
+        django_rq.get_queue("knowledge").enqueue(
+            "knowledge.tasks.ingest_document",
+            document_id,
+            job_timeout=settings.INGEST_JOB_TIMEOUT,
+            retry=INGEST_RETRY,
+            description=f"ingest document {document_id}",
+        )
+
+    transaction.on_commit(enqueue)
+
+
+def document_reprocess(*, document: Document) -> None:
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).update(
+            status=Document.Status.QUEUED, error="", progress_done=0, progress_total=0, updated_at=timezone.now()
+        )
+        _enqueue_ingest_on_commit(document.pk)
+
+
+def document_delete(*, document: Document) -> None:
+    """Delete the row (its chunks go with it, by cascade) and, once committed, the stored object."""
+    file_name = document.file.name
+    with transaction.atomic():
+        document.delete()
+        if file_name:
+            transaction.on_commit(lambda: default_storage.delete(file_name))
+
+
+def document_mark_failed(*, document_id: int, reason: str) -> None:
+    Document.objects.filter(pk=document_id).update(
+        status=Document.Status.FAILED, error=reason[:2000], processed_at=timezone.now(), updated_at=timezone.now()
+    )
+
+
+def document_claim(*, document_id: int) -> Document | None:
+    """Mark a queued (or interrupted) document as processing; None when it is gone or already done."""
+    claimed = Document.objects.filter(
+        pk=document_id, status__in=[Document.Status.QUEUED, Document.Status.PROCESSING]
+    ).update(
+        status=Document.Status.PROCESSING,
+        error="",
+        progress_done=0,
+        processing_started_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    return Document.objects.filter(pk=document_id).first() if claimed else None
+
+
+def document_report_progress(*, document_id: int, done: int, total: int) -> None:
+    Document.objects.filter(pk=document_id).update(progress_done=done, progress_total=total)
+
+
+def chunks_replace(*, document: Document, chunks: list[Chunk], page_count: int | None, embedding_model: str) -> bool:
+    """Swap a document's chunk set in one transaction: readers see the old set or the new one, never a mix.
+
+    Returns False when the document was deleted meanwhile (nothing is written then).
+    """
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().filter(pk=document.pk).first()
+        if locked is None:
+            return False
+        Chunk.objects.filter(document_id=document.pk).delete()
+        Chunk.objects.bulk_create(chunks, batch_size=500)
+        Document.objects.filter(pk=document.pk).update(
+            status=Document.Status.READY,
+            error="",
+            page_count=page_count,
+            chunk_count=len(chunks),
+            progress_done=F("progress_total"),
+            embedding_model=embedding_model,
+            processed_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+    return True
+
+
+ProgressCallback = Callable[[int, int], None]

@@ -1,0 +1,55 @@
+"""rq jobs of the ``knowledge`` queue: thin wrappers that take ids and call the ingestion service."""
+
+from __future__ import annotations
+
+import logging
+
+from botocore.exceptions import BotoCoreError
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import get_current_job
+from rq.timeouts import JobTimeoutException
+
+from knowledge.ingestion import document_ingest
+from knowledge.services import document_mark_failed
+from protostar.llm.base import LLMError
+
+logger = logging.getLogger(__name__)
+
+# Failures worth another attempt (rq Retry); anything else fails the document at once with its reason.
+TRANSIENT_ERRORS = (BotoCoreError, OperationalError, InterfaceError, RedisConnectionError, ConnectionError)
+
+
+def ingest_document(document_id: int) -> str:
+    try:
+        document = document_ingest(document_id=document_id)
+    except JobTimeoutException:
+        document_mark_failed(
+            document_id=document_id,
+            reason=f"Processing stopped after {settings.INGEST_JOB_TIMEOUT} s (the time limit). The file may be too "
+            "large or too complex; split it and upload the parts.",
+        )
+        return "failed"
+    except Exception as exc:
+        if _will_retry(exc):
+            logger.warning("transient failure ingesting document %s, will retry: %s", document_id, exc)
+            raise
+        logger.exception("ingesting document %s failed", document_id)
+        document_mark_failed(document_id=document_id, reason=_readable(exc))
+        return "failed"
+    return document.status if document else "skipped"
+
+
+def _will_retry(exc: Exception) -> bool:
+    job = get_current_job()
+    transient = isinstance(exc, TRANSIENT_ERRORS) or (isinstance(exc, LLMError) and exc.transient)
+    return transient and bool(job and job.retries_left)
+
+
+def _readable(exc: Exception) -> str:
+    if isinstance(exc, LLMError):
+        return f"The embedding service failed: {exc.detail}"
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return f"A service was unavailable after several attempts ({type(exc).__name__}: {exc}). Reprocess later."
+    return f"Unexpected error while processing ({type(exc).__name__}: {exc})."

@@ -1,0 +1,74 @@
+"""One ``ThreadedWorker`` process streams many answers at once instead of one after another."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import connections
+
+from chat.models import Message
+from tests.chat.conftest import communicator, receive_until, send, session_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PARALLEL = 20
+TOKENS_PER_SECOND = 20
+REPLY = " ".join(f"t{i}" for i in range(40))  # ~2 s per answer at 20 tokens/s
+
+
+class StreamingCounter(threading.Thread):
+    """Samples how many answers are ``streaming`` at the same moment."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.done.is_set():
+                self.peak = max(self.peak, Message.objects.filter(status=Message.Status.STREAMING).count())
+                time.sleep(0.05)
+        finally:
+            connections.close_all()
+
+
+def test_twenty_parallel_asks_stream_concurrently(client, django_user_model, knowledge_base, chat_worker, llm):
+    llm.script(reply=REPLY, tokens_per_second=TOKENS_PER_SECOND)
+    cookie = session_cookie(client, django_user_model.objects.create_user("many", password="pw-123456"))
+
+    async def one(index: int) -> list[dict]:
+        comm = communicator(cookie)
+        assert (await comm.connect())[0]
+        ask = {"type": "ask", "conversation": None, "content": f"leave days {index}?", "client_id": str(index)}
+        await send(comm, ask)
+        events = await receive_until(comm, {"end", "error"}, timeout=60)
+        await comm.disconnect()
+        return events
+
+    async def scenario() -> list[list[dict]]:
+        return await asyncio.gather(*(one(i) for i in range(PARALLEL)))
+
+    counter = StreamingCounter()
+    counter.start()
+    started = time.monotonic()
+    results = async_to_sync(scenario)()
+    elapsed = time.monotonic() - started
+    counter.done.set()
+    counter.join(5)
+
+    single = len(REPLY.split()) / TOKENS_PER_SECOND
+    arrivals = sorted(request["received_at"] for request in llm.requests)
+    spread = arrivals[-1] - arrivals[0]
+    print(
+        f"{PARALLEL} asks: peak {counter.peak} streaming at once, all done in {elapsed:.2f} s "
+        f"(one answer ≈ {single:.1f} s, one at a time ≈ {PARALLEL * single:.0f} s); "
+        f"LLM requests spread over {spread:.2f} s"
+    )
+    assert all(events[-1]["type"] == "end" for events in results)
+    assert Message.objects.filter(role="assistant", status=Message.Status.COMPLETE).count() == PARALLEL
+    assert counter.peak >= PARALLEL * 3 // 4
+    assert elapsed < PARALLEL * single / 4

@@ -1,0 +1,115 @@
+"""Hybrid retrieval through the one search selector: Korean and English, keywords, access control, bad queries."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from knowledge.ingestion import document_ingest
+from knowledge.models import Document
+from knowledge.search import SearchError, search_chunks
+from knowledge.services import document_upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DOCUMENTS = {
+    "pump.md": "# XR-7710 pump manual\n\nThe XR-7710 pump needs a new seal kit every 18 months. "
+    "Order seal kit part number SK-4432 from the warehouse.\n",
+    "vacation.md": "# 휴가 규정\n\n정규직 직원의 연차 휴가는 입사 첫해 15일이며, 3년마다 하루씩 늘어납니다. "
+    "휴가 신청은 최소 일주일 전에 팀장에게 제출해야 합니다.\n",
+    "security.md": "# Password policy\n\nPasswords must be at least 14 characters long and are rotated "
+    "every 180 days. Multi-factor authentication is mandatory for remote access.\n",
+    "cafeteria.md": "# 구내식당 안내\n\n구내식당은 평일 오전 11시 30분부터 오후 1시 30분까지 운영합니다. "
+    "금요일에는 특식이 제공됩니다.\n",
+    "board.md": "# Board minutes\n\nThe board approved the Busan plant expansion with a budget of 4.2 billion won.\n",
+}
+
+
+@pytest.fixture
+def corpus(monkeypatch) -> dict[str, Document]:
+    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
+    documents = {}
+    for name, text in DOCUMENTS.items():
+        outcome = document_upload(data=text.encode(), filename=name)
+        documents[name] = document_ingest(document_id=outcome.document.pk)
+    return documents
+
+
+def _top_files(hits, n: int = 3) -> list[str]:
+    return [hit.original_filename for hit in hits[:n]]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("How long must a password be?", "security.md"),
+        ("연차 휴가는 며칠인가요?", "vacation.md"),
+        ("점심 식당은 몇 시에 열어요?", "cafeteria.md"),
+        ("How many vacation days do new employees get?", "vacation.md"),
+        ("비밀번호 최소 길이", "security.md"),
+    ],
+    ids=["en", "ko", "ko-paraphrase", "en-question-ko-document", "ko-question-en-document"],
+)
+def test_korean_and_english_queries_find_the_expected_chunk(corpus, admin_user, query, expected):
+    hits = search_chunks(query=query, user=admin_user, k=5)
+    assert hits[0].original_filename == expected, _top_files(hits, 5)
+
+
+def test_keyword_only_term_is_found_even_when_vectors_miss_it(corpus, admin_user):
+    hits = search_chunks(query="SK-4432", user=admin_user, k=3)
+    assert hits[0].original_filename == "pump.md"
+    assert hits[0].keyword_rank == 1
+    assert "SK-4432" in hits[0].snippet
+    assert "<mark>SK</mark>-<mark>4432</mark>" in hits[0].snippet_html
+
+
+def test_hit_carries_score_parts_title_and_snippet(corpus, admin_user):
+    hit = search_chunks(query="XR-7710 seal kit", user=admin_user, k=1)[0]
+    assert hit.title == "pump" and hit.document_id == corpus["pump.md"].pk
+    assert hit.vector_rank is not None and hit.keyword_rank is not None
+    assert hit.score > 0 and hit.snippet
+
+
+def test_restricted_documents_are_invisible_without_access_and_visible_with_it(corpus, django_user_model):
+    board = corpus["board.md"]
+    directors = Group.objects.create(name="directors")
+    board.allowed_groups.add(directors)
+    outsider = django_user_model.objects.create_user("outsider", password="pw-long-enough-1")
+    director = django_user_model.objects.create_user("director", password="pw-long-enough-2")
+    director.groups.add(directors)
+
+    outsider_hits = search_chunks(query="Busan plant expansion budget", user=outsider, k=10)
+    assert "board.md" not in [h.original_filename for h in outsider_hits]
+    assert len(outsider_hits) == 4, "k visible results still come back when the best match is filtered out"
+    assert search_chunks(query="Busan plant expansion budget", user=director, k=1)[0].original_filename == "board.md"
+
+
+def test_anonymous_user_gets_nothing(corpus):
+    from django.contrib.auth.models import AnonymousUser
+
+    assert search_chunks(query="password", user=AnonymousUser(), k=5) == []
+
+
+def test_document_filter_limits_results(corpus, admin_user):
+    hits = search_chunks(query="policy", user=admin_user, k=10, document_ids=[corpus["security.md"].pk])
+    assert {h.original_filename for h in hits} == {"security.md"}
+
+
+@pytest.mark.parametrize("query", ["", "   ", "?!…", "---"])
+def test_empty_or_punctuation_only_queries_get_a_clear_error(corpus, admin_user, query):
+    with pytest.raises(SearchError) as raised:
+        search_chunks(query=query, user=admin_user, k=5)
+    assert str(raised.value)
+
+
+def test_very_long_query_returns_results(corpus, admin_user):
+    query = ("How often is the pump seal replaced? " * 300)[:10_000]
+    hits = search_chunks(query=query, user=admin_user, k=3)
+    assert hits and hits[0].original_filename == "pump.md"
+
+
+def test_single_method_modes_for_evaluation(corpus, admin_user):
+    vector_hits = search_chunks(query="password length", user=admin_user, k=3, mode="vector")
+    keyword_hits = search_chunks(query="password length", user=admin_user, k=3, mode="keyword")
+    assert all(h.keyword_rank is None for h in vector_hits)
+    assert all(h.vector_rank is None for h in keyword_hits)
