@@ -5,6 +5,7 @@
 Both runs process the same generated corpus (mixed Korean/English PDFs and Markdown) in the same run; the ratio
 (end-to-end pages/s ÷ bare pages/s) shows the overhead of everything that is not the embedder. Goal: ≥ 0.9.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.stack import prepare, start_worker, stop  # noqa: E402
+from bench.stack import prepare, start_worker, stop
 
 EN_WORDS = (
     "maintenance schedule pump filter pressure valve inspection report quarterly budget approval contract "
@@ -112,7 +113,10 @@ def main() -> None:
     bare = run_bare(corpus)
     e2e = run_end_to_end(corpus)
     print(f"{'run':28} {'seconds':>8} {'pages':>6} {'chunks':>7} {'pages/s':>8} {'chunks/s':>9}")
-    for label, (seconds, pages, chunks) in (("(a) bare extract+chunk+embed", bare), ("(b) upload→S3→worker→pgvector", e2e)):
+    for label, (seconds, pages, chunks) in (
+        ("(a) bare extract+chunk+embed", bare),
+        ("(b) upload→S3→worker→pgvector", e2e),
+    ):
         print(f"{label:28} {seconds:8.1f} {pages:6} {chunks:7} {pages / seconds:8.2f} {chunks / seconds:9.2f}")
     print(f"ratio b/a (pages/s): {(e2e[1] / e2e[0]) / (bare[1] / bare[0]):.3f}   goal ≥ 0.9")
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import _django  # noqa: E402
+from bench import _django
 
 ROOT = _django.setup()
 
@@ -251,7 +251,7 @@ def _drop_queued_job(document_id: int) -> None:
         for job in queue.get_jobs():
             if job.args and job.args[0] == document_id:
                 job.delete()
-    except Exception as exc:  # noqa: BLE001 - a leftover job is harmless: the worker skips ready documents
+    except Exception as exc:  # a leftover job is harmless: the worker skips ready documents
         print(f"  (could not remove the queued job of document {document_id}: {exc})")
 
 
@@ -389,7 +389,8 @@ def sweep(questions: list[Question], *, user, k: int, document_ids: list[int], i
         rows.append(row)
     rows.sort(key=lambda r: (r["r@5"], r["mrr"]), reverse=True)
     print("\nSweep (hybrid), best first:")
-    print(f"{'rrf_k':>6} {'w_vec':>6} {'w_kw':>6} {'cand':>5} | {'r@1':>6} {'r@5':>6} {'r@10':>6} {'mrr':>6} | r@5 by kind")
+    metric_head = " ".join(f"{name:>6}" for name in ("r@1", "r@5", "r@10", "mrr"))
+    print(f"{'rrf_k':>6} {'w_vec':>6} {'w_kw':>6} {'cand':>5} | {metric_head} | r@5 by kind")
     for row in rows:
         c = row["config"]
         by_kind = " ".join(f"{kind[:5]}={row.get(f'r@5 {kind}', float('nan')):.3f}" for kind in KINDS)

@@ -1,4 +1,5 @@
 """Bring up the real stack for a benchmark: embedded servers (own data dir), Django, migrations, workers."""
+
 from __future__ import annotations
 
 import os

@@ -47,6 +47,12 @@ class Message(models.Model):
     model_name = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Counted with our tokenizer when the prompt is built (servers may not report usage, or report words):
+    # what the budgeted context cost, and what sending the whole history instead would have cost.
+    context_tokens = models.PositiveIntegerField(default=0)
+    full_history_tokens = models.PositiveIntegerField(default=0)
+    # The conversation summary version the prompt included (None: no memory yet).
+    memory_version = models.PositiveIntegerField(null=True, blank=True)
     # Idempotent asks: a client retrying the same ask gets the same messages back instead of a second answer.
     client_id = models.CharField(max_length=64, blank=True)
     # Fencing token of the job run that owns generation; a re-run claims a fresh one so stale runs cannot write.

@@ -47,3 +47,13 @@ def recent_turns(*, message: Message, limit: int) -> list[Message]:
         .order_by("-id")[:limit]
     )
     return list(reversed(turns))
+
+
+def conversations_for_user(*, user: AbstractBaseUser, limit: int = 200) -> list[Conversation]:
+    """The user's conversations for the sidebar, most recently active first."""
+    return list(Conversation.objects.filter(owner=user).order_by("-updated_at", "-id").only("id", "title")[:limit])
+
+
+def conversation_messages(*, conversation: Conversation) -> list[Message]:
+    """Every message of a conversation in the order they were written (questions before their answers)."""
+    return list(Message.objects.filter(conversation=conversation).order_by("id"))

@@ -7,4 +7,6 @@ from chat import views
 app_name = "chat"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("c/<int:conversation_id>/", views.home, name="conversation"),
+    path("conversations/<int:conversation_id>/messages", views.conversation_messages, name="messages"),
 ]

@@ -1,10 +1,117 @@
+"""The browser client: one page (conversation list, messages, composer) and the JSON history it switches with.
+
+The page is rendered by Django and driven by static JavaScript (``static/chat/``) over the chat WebSocket. Every
+page here sends a Content-Security-Policy that allows scripts only from our own static files, so model output that
+slips markup past the sanitiser still cannot run.
+"""
+
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from chat import selectors
+from chat.models import Conversation, Message
+
+# No inline script or style anywhere: the page's JS and CSS are static files. Images only from us (a markdown image
+# in an answer must not become a request to somewhere else), sockets to our own host.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self' ws: wss:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+# A number no id reaches, replaced by ``{id}`` so the client can build document links from the URLconf.
+_ID_PLACEHOLDER = 987654321
 
 
+def content_security_policy(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        return response
+
+    return wrapped
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    """A stored message as the client renders it (the same fields the socket events carry)."""
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "sources": message.sources,
+        "error_code": message.error_code,
+        "error": message.error,
+    }
+
+
+def _conversation_or_404(request: HttpRequest, conversation_id: int) -> Conversation:
+    # Someone else's conversation is a 404 like a missing one: ids must not reveal what exists.
+    conversation = selectors.conversation_get_for_user(conversation_id=conversation_id, user=request.user)
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def _client_config(conversation: Conversation | None) -> dict[str, Any]:
+    return {
+        "socketPath": "/ws/chat/",
+        "maxChars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "conversation": conversation.pk if conversation else None,
+        "homeUrl": reverse("chat:home"),
+        "conversationUrl": reverse("chat:conversation", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
+        "messagesUrl": reverse("chat:messages", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
+        "documentUrl": reverse("knowledge:document", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
+        "loginUrl": reverse(settings.LOGIN_URL),
+    }
+
+
+@never_cache
+@content_security_policy
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/home.html")
+@require_GET
+def home(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
+    conversation = _conversation_or_404(request, conversation_id) if conversation_id is not None else None
+    messages = selectors.conversation_messages(conversation=conversation) if conversation else []
+    context = {
+        "conversation": conversation,
+        "conversations": selectors.conversations_for_user(user=request.user),
+        "messages_json": [message_payload(message) for message in messages],
+        "config": _client_config(conversation),
+        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+    }
+    return render(request, "chat/home.html", context)
+
+
+@never_cache
+@login_required
+@require_GET
+def conversation_messages(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    conversation = _conversation_or_404(request, conversation_id)
+    messages = selectors.conversation_messages(conversation=conversation)
+    return JsonResponse(
+        {
+            "conversation": {"id": conversation.pk, "title": str(conversation)},
+            "messages": [message_payload(message) for message in messages],
+        }
+    )

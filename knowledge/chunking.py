@@ -51,7 +51,7 @@ def chunk_document(doc: ExtractedDocument, *, target_tokens: int, overlap_tokens
         raise ValueError("target_tokens must be at least 1")
     # The overlap must leave room for new text, or chunking could not advance.
     overlap_tokens = max(0, min(overlap_tokens, target_tokens // 2))
-    units = _units(doc.text, doc, piece_limit=max(1, target_tokens - overlap_tokens))
+    units = _units(doc, piece_limit=max(1, target_tokens - overlap_tokens))
     spans = _pack(doc.text, units, target_tokens=target_tokens, overlap_tokens=overlap_tokens)
     return [_draft(doc, ordinal, start, end, tokens) for ordinal, (start, end, tokens) in enumerate(spans)]
 
@@ -59,7 +59,8 @@ def chunk_document(doc: ExtractedDocument, *, target_tokens: int, overlap_tokens
 # --- units ---------------------------------------------------------------------------------------------------
 
 
-def _units(text: str, doc: ExtractedDocument, *, piece_limit: int) -> list[_Unit]:
+def _units(doc: ExtractedDocument, *, piece_limit: int) -> list[_Unit]:
+    text = doc.text
     units: list[_Unit] = []
     bounds = sorted({0, len(text), *(section.start for section in doc.sections if 0 < section.start < len(text))})
     for segment_start, segment_end in pairwise(bounds):
@@ -105,23 +106,33 @@ def _fit(text: str, start: int, end: int, limit: int) -> list[tuple[int, int, in
 def _cut(text: str, start: int, end: int, limit: int) -> list[tuple[int, int, int]]:
     """Hard cuts at character boundaries for a run with no sentence, line or word break (long Korean runs)."""
     pieces = []
+    window = limit * 4
     while start < end:
-        piece = text[start:end]
+        # Encode a window, not the whole rest of the run: that would be quadratic in the run's length.
+        piece = text[start : min(end, start + window)]
         tokens = encode(piece)
         if len(tokens) <= limit:
+            if start + len(piece) < end:
+                window *= 2
+                continue
             pieces.append((start, end, len(tokens)))
             break
-        keep = limit
-        while True:
-            length = char_boundary(piece, decoded_prefix_length(piece, tokens, keep)) or 1
-            count = count_tokens(piece[:length])
-            # Re-encoding a prefix can merge differently at the cut; shrink until the exact count fits.
-            if count <= limit or keep <= 1:
-                break
-            keep -= 1
+        length, count = _prefix_within(piece, tokens, limit)
         pieces.append((start, start + length, count))
         start += length
     return pieces
+
+
+def _prefix_within(piece: str, tokens: list[int], limit: int) -> tuple[int, int]:
+    """Length and exact token count of the longest prefix of ``piece`` (at least one character) within ``limit``."""
+    keep = limit
+    while True:
+        length = char_boundary(piece, decoded_prefix_length(piece, tokens, keep)) or 1
+        count = count_tokens(piece[:length])
+        # Re-encoding a prefix can merge differently at the cut; shrink until the exact count fits.
+        if count <= limit or keep <= 1:
+            return length, count
+        keep -= 1
 
 
 # --- packing -------------------------------------------------------------------------------------------------

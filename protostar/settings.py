@@ -189,6 +189,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # Only needed for `collectstatic` in production; WhiteNoise serves from the app folders otherwise.
 STATIC_ROOT = _str("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
@@ -280,8 +281,26 @@ CHAT_LEASE_SECONDS = _typed(env.float, "CHAT_LEASE_SECONDS", 10.0)
 CHAT_RECENT_MESSAGES = _typed(env.int, "CHAT_RECENT_MESSAGES", 6)
 # Answers one `chat.worker.ThreadedWorker` process streams at once (each waits on the LLM, not the CPU).
 CHAT_WORKER_THREADS = _typed(env.int, "CHAT_WORKER_THREADS", 32)
+# Conversation memory: a job folds the unsummarized tail into a rolling summary once the tail (minus the newest
+# MEMORY_KEEP_RECENT_MESSAGES, which stay verbatim for follow-up questions) reaches MEMORY_TRIGGER_TOKENS.
 MEMORY_TRIGGER_TOKENS = _typed(env.int, "MEMORY_TRIGGER_TOKENS", 600)
+MEMORY_KEEP_RECENT_MESSAGES = _typed(env.int, "MEMORY_KEEP_RECENT_MESSAGES", 2)
+# One summarizer call reads at most this many tokens of turns; a longer backlog is folded in several rounds.
+MEMORY_FOLD_MAX_TOKENS = _typed(env.int, "MEMORY_FOLD_MAX_TOKENS", 4000)
+MEMORY_JOB_TIMEOUT = _typed(env.int, "MEMORY_JOB_TIMEOUT", 300)
+SUMMARIZER_BACKEND = _str(
+    "SUMMARIZER_BACKEND",
+    "summaries.summarizers.LLMSummarizer" if LLM_BASE_URL else "summaries.summarizers.ExtractiveSummarizer",
+)
+# Token budgets of the prompt, per part and in total (counted with TOKENIZER_ENCODING).
 CONTEXT_BUDGET_TOTAL = _typed(env.int, "CONTEXT_BUDGET_TOTAL", 6000)
 CONTEXT_BUDGET_PASSAGES = _typed(env.int, "CONTEXT_BUDGET_PASSAGES", 3000)
 CONTEXT_BUDGET_MEMORY = _typed(env.int, "CONTEXT_BUDGET_MEMORY", 800)
 CONTEXT_BUDGET_RECENT = _typed(env.int, "CONTEXT_BUDGET_RECENT", 1200)
+for _name in ("MEMORY_TRIGGER_TOKENS", "MEMORY_FOLD_MAX_TOKENS", "CONTEXT_BUDGET_TOTAL", "CONTEXT_BUDGET_MEMORY"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive number of tokens, got {globals()[_name]}.")
+if CONTEXT_BUDGET_PASSAGES < 0 or CONTEXT_BUDGET_RECENT < 0 or MEMORY_KEEP_RECENT_MESSAGES < 0:
+    raise ImproperlyConfigured(
+        "CONTEXT_BUDGET_PASSAGES, CONTEXT_BUDGET_RECENT and MEMORY_KEEP_RECENT_MESSAGES cannot be negative."
+    )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from protostar.llm.base import ChatModel, Embedder
+
+if TYPE_CHECKING:
+    from summaries.summarizers import Summarizer
 
 WATCHED_SETTINGS = {
     "EMBEDDER_BACKEND",
@@ -34,9 +38,16 @@ def get_chat_model() -> ChatModel:
     return import_string(settings.CHAT_MODEL_BACKEND)()
 
 
+@cache
+def get_summarizer() -> Summarizer:
+    """The conversation-memory summarizer (``SUMMARIZER_BACKEND``); see ``summaries.summarizers``."""
+    return import_string(settings.SUMMARIZER_BACKEND)()
+
+
 def reset() -> None:
     get_embedder.cache_clear()
     get_chat_model.cache_clear()
+    get_summarizer.cache_clear()
 
 
 def _on_setting_changed(*, setting: str, **kwargs) -> None:

@@ -1,0 +1,138 @@
+"""The token-budgeted prompt of an answer: system prompt + retrieved passages + memory summary + recent turns.
+
+Every part has its own budget (``CONTEXT_BUDGET_PASSAGES``, ``_MEMORY``, ``_RECENT``) and the whole prompt stays
+within ``CONTEXT_BUDGET_TOTAL``, counted with the real tokenizer. Parts are filled in order of what an answer
+needs most: the question, the passages it must be grounded in, the memory, then the newest turns verbatim. Long
+texts are cut with ``truncate_to_tokens`` (never inside a character); passages that do not fit are dropped from
+the lowest-ranked up, so the labels the answer cites stay those of the ``sources`` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from chat.models import Message
+from protostar.llm.base import ChatRequest, Passage
+from protostar.tokens import count_tokens, detect_language, truncate_to_tokens
+from summaries import selectors
+from summaries.models import ConversationSummary
+
+
+@dataclass
+class BuiltContext:
+    request: ChatRequest
+    context_tokens: int  # what this prompt costs
+    full_history_tokens: int  # what the same prompt with every earlier message instead of the memory would cost
+    memory_version: int | None
+    parts: dict[str, int] = field(default_factory=dict)
+
+
+def build_context(*, message: Message, hits: Sequence[Any]) -> BuiltContext:
+    """The request for assistant ``message`` (whose ``reply_to`` is the question) with its token figures."""
+    full_question = message.reply_to.content
+    language = detect_language(full_question)
+    total = settings.CONTEXT_BUDGET_TOTAL
+    base = count_tokens(render_system([], "", language))
+    question = truncate_to_tokens(full_question, max(0, total - base))
+    room = total - base - count_tokens(question)
+    passages = fit_passages(hits, min(settings.CONTEXT_BUDGET_PASSAGES, room), language, base)
+    plain_system = render_system(passages, "", language)
+    room = total - count_tokens(plain_system) - count_tokens(question)
+    summary = selectors.summary_latest(conversation_id=message.conversation_id)
+    system = plain_system
+    if summary is not None and room > 0:
+        memory = truncate_to_tokens(summary.text, min(settings.CONTEXT_BUDGET_MEMORY, room))
+        system = render_system(passages, memory, language)
+    room = total - count_tokens(system) - count_tokens(question)
+    after_id = summary.covers_to_message_id if summary else 0
+    recent = recent_window(message, after_id=after_id, budget=min(settings.CONTEXT_BUDGET_RECENT, room))
+    chat = [{"role": "system", "content": system}, *recent, {"role": "user", "content": question}]
+    parts = {
+        "system": base,
+        "passages": count_tokens(plain_system) - base,
+        "memory": count_tokens(system) - count_tokens(plain_system),
+        "recent": sum(count_tokens(turn["content"]) for turn in recent),
+        "question": count_tokens(question),
+    }
+    return BuiltContext(
+        request=ChatRequest(messages=chat, passages=passages, question=question, language=language),
+        context_tokens=sum(count_tokens(m["content"]) for m in chat),
+        full_history_tokens=full_history_tokens(message, plain_system, full_question),
+        memory_version=summary.version if summary is not None and system != plain_system else None,
+        parts=parts,
+    )
+
+
+def render_system(passages: Sequence[Passage], memory: str, language: str) -> str:
+    from prompts.render import render_prompt
+
+    rows = [{"label": p.label, "title": p.title, "page": p.page, "section": p.section, "text": p.text} for p in passages]
+    return render_prompt("answer_system", passages=rows, memory=memory, language=language)
+
+
+def fit_passages(hits: Sequence[Any], budget: int, language: str, base_tokens: int) -> list[Passage]:
+    """The best-ranked passages that fit ``budget`` (the first one cut to fit rather than dropped)."""
+    passages = [
+        Passage(label=f"S{i}", title=hit.title, text=hit.text, page=hit.page_start, section=hit.section)
+        for i, hit in enumerate(hits, start=1)
+    ]
+    chosen: list[Passage] = []
+    used = 0
+    for passage in passages:
+        # The text plus its <source …> wrapper; the exact count of the rendered prompt confirms the estimate below.
+        size = count_tokens(passage.text) + _wrapper_tokens(passage)
+        if used + size > budget:
+            if not chosen and budget > _wrapper_tokens(passage):
+                cut = truncate_to_tokens(passage.text, budget - _wrapper_tokens(passage))
+                chosen.append(Passage(passage.label, passage.title, cut, passage.page, passage.section))
+            break
+        chosen.append(passage)
+        used += size
+    while chosen and count_tokens(render_system(chosen, "", language)) - base_tokens > budget:
+        last = chosen.pop()
+        if not chosen:  # the wrapper estimate was short: cut the single passage a little more
+            text = truncate_to_tokens(last.text, max(0, count_tokens(last.text) - 16))
+            if text:
+                chosen.append(Passage(last.label, last.title, text, last.page, last.section))
+    return chosen
+
+
+def _wrapper_tokens(passage: Passage) -> int:
+    header = f'<source id="{passage.label}" title="{passage.title}" page="{passage.page}" section="{passage.section}">'
+    return count_tokens(header) + 4
+
+
+def recent_window(message: Message, *, after_id: int, budget: int) -> list[dict[str, str]]:
+    """The turns after the memory's range and before the question, newest first until ``budget``; oldest first.
+
+    Stops at the first turn that does not fit (an older turn without the one after it would read out of context);
+    only the newest turn is cut to fit when it alone is too long.
+    """
+    question_id = message.reply_to_id or message.pk
+    turns = selectors.turns_between(conversation_id=message.conversation_id, after_id=after_id, before_id=question_id)
+    picked: list[dict[str, str]] = []
+    used = 0
+    for turn in reversed(turns):
+        size = count_tokens(turn.content)
+        if used + size > budget:
+            if not picked and budget > 0:
+                picked.append({"role": turn.role, "content": truncate_to_tokens(turn.content, budget)})
+            break
+        picked.append({"role": turn.role, "content": turn.content})
+        used += size
+    return list(reversed(picked))
+
+
+def full_history_tokens(message: Message, plain_system: str, question: str) -> int:
+    """System prompt (same passages, no memory) + every earlier finished message + the whole question."""
+    question_id = message.reply_to_id or message.pk
+    history = selectors.turns_between(conversation_id=message.conversation_id, before_id=question_id)
+    return count_tokens(plain_system) + sum(count_tokens(turn.content) for turn in history) + count_tokens(question)
+
+
+def memory_text(summary: ConversationSummary | None) -> str:
+    return summary.text if summary is not None else ""
