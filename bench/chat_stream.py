@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,151 @@ def control(base_url: str, path: str, payload: dict | None = None) -> Any:
         return json.loads(response.read())
 
 
+# --- an on-CPU sampling profiler for the stack's processes (diagnosis) ------------------------------------------
+
+
+PATCHES = {
+    "db-threads": "the consumer's ORM calls on the default executor (thread_sensitive=False) instead of one thread",
+    "snapshot-recheck": "the consumer replays a stored answer only if the live stream is still absent after the read",
+}
+
+
+def apply_patches(names: list[str]) -> None:
+    """Experimental variants of ``chat.consumers`` for measuring proposals (the code in ``chat/`` is unchanged)."""
+    if not names:
+        return
+    import django
+
+    django.setup()
+    from channels.db import DatabaseSyncToAsync
+
+    from chat import consumers, streams
+
+    if "db-threads" in names:
+        consumers.database_sync_to_async = lambda func: DatabaseSyncToAsync(func, thread_sensitive=False)
+    if "snapshot-recheck" in names:
+        original = consumers.ChatConsumer._send_snapshot
+
+        async def _send_snapshot(self, message_id: int) -> bool:
+            message = await consumers.database_sync_to_async(consumers.selectors.message_get)(message_id=message_id)
+            if message is None or not message.is_terminal:
+                return False
+            if await self.redis.exists(streams.stream_key(message_id)):
+                return False  # the answer was written while the row was read: follow the live stream
+            return await original(self, message_id)
+
+        consumers.ChatConsumer._send_snapshot = _send_snapshot
+    print(f"bench patches applied: {names}", file=sys.stderr, flush=True)
+
+
+def run_wrapped(argv: list[str]) -> None:
+    """Run daphne or ``manage.py rqworker`` in this process, with ``BENCH_PATCHES`` applied and, when
+    ``BENCH_PROFILE`` names a file, a sampler that charges each thread's CPU time (``pthread_getcpuclockid``) since
+    the last sample to its current Python stack. SIGUSR2 writes what was sampled since the previous SIGUSR2 to
+    ``<out>-<label>.json`` (label read from ``<out>.label``) and starts afresh."""
+    import collections
+
+    apply_patches([name for name in os.environ.get("BENCH_PATCHES", "").split(",") if name])
+    if not os.environ.get("BENCH_PROFILE"):
+        return launch(argv)
+    out = Path(os.environ["BENCH_PROFILE"])
+
+    state: dict[str, Any] = {}
+    last: dict[int, float] = {}
+    lock = threading.Lock()
+
+    def reset() -> None:
+        state.update(
+            self_cpu=collections.Counter(),
+            inclusive=collections.Counter(),
+            by_thread=collections.Counter(),
+            started=time.monotonic(),
+            cpu=time.process_time(),
+        )
+
+    def group(name: str) -> str:
+        return re.sub(r"[-_]?\d+(_\d+)?$", "", name)
+
+    def where(frame) -> str:
+        return f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}"
+
+    def sample() -> None:
+        me = threading.get_ident()
+        while True:
+            time.sleep(0.01)
+            frames = sys._current_frames()
+            names = {t.ident: t.name for t in threading.enumerate()}
+            with lock:
+                for ident, frame in frames.items():
+                    if ident == me:
+                        continue
+                    try:
+                        cpu = time.clock_gettime(time.pthread_getcpuclockid(ident))
+                    except (OSError, OverflowError):
+                        continue
+                    spent, last[ident] = cpu - last.get(ident, cpu), cpu
+                    if spent <= 0:
+                        continue
+                    state["by_thread"][group(names.get(ident, "?"))] += spent
+                    state["self_cpu"][where(frame)] += spent
+                    seen = set()
+                    while frame is not None:
+                        key = where(frame)
+                        if key not in seen:
+                            seen.add(key)
+                            state["inclusive"][key] += spent
+                        frame = frame.f_back
+
+    def dump(*_: Any) -> None:
+        label_file = out.with_suffix(".label")
+        label = label_file.read_text().strip() if label_file.exists() else "final"
+
+        def top(counter):
+            return [(k, round(v, 3)) for k, v in counter.most_common(80)]
+
+        with lock:
+            report = {
+                "argv": argv,
+                "label": label,
+                "wall_s": time.monotonic() - state["started"],
+                "process_cpu_s": time.process_time() - state["cpu"],
+                "by_thread_s": top(state["by_thread"]),
+                "self_s": top(state["self_cpu"]),
+                "inclusive_s": top(state["inclusive"]),
+            }
+            reset()
+        out.with_name(f"{out.stem}-{label}.json").write_text(json.dumps(report, indent=1))
+
+    reset()
+    signal.signal(signal.SIGUSR2, dump)
+    threading.Thread(target=sample, name="bench-sampler", daemon=True).start()
+    launch(argv)
+
+
+def launch(argv: list[str]) -> None:
+    if argv[0] == "daphne":
+        from daphne.cli import CommandLineInterface
+
+        sys.argv = argv
+        CommandLineInterface.entrypoint()
+    else:
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["manage.py", *argv])
+
+
+def profile_mark(stack: Stack, label: str) -> None:
+    """Make every profiled process write what it sampled since the last mark as ``label`` (see ``run_profiled``)."""
+    if not stack.profile:
+        return
+    processes = {"daphne": stack.daphne, **{f"worker-{i}": w for i, w in enumerate(stack.workers)}}
+    for name, process in processes.items():
+        out = stack.data_dir / "logs" / f"profile-{name}.json"
+        out.with_suffix(".label").write_text(label)
+        os.kill(process.pid, signal.SIGUSR2)
+    time.sleep(0.5)
+
+
 # --- the stack --------------------------------------------------------------------------------------------------
 
 
@@ -138,6 +284,21 @@ class Stack:
     daphne: subprocess.Popen | None = None
     port: int = 0
     workers: list[subprocess.Popen] = field(default_factory=list)
+    profile: bool = False
+    patches: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # for daphne and the workers
+    worker_env: dict[str, str] = field(default_factory=dict)
+
+    def command(self, name: str, argv: list[str]) -> tuple[list[str], dict[str, str]]:
+        """``argv`` and its extra environment; wrapped (``run_wrapped``) when profiling or patching."""
+        env = dict(self.env)
+        if not self.profile and not self.patches:
+            return argv, env
+        if self.profile:
+            env["BENCH_PROFILE"] = str(self.data_dir / "logs" / f"profile-{name}.json")
+        env["BENCH_PATCHES"] = ",".join(self.patches)
+        wrapped = ["daphne", *argv[1:]] if argv[0].endswith("daphne") else argv[2:]  # drop python / manage.py
+        return [sys.executable, str(Path(__file__).resolve()), "wrapped", "--", *wrapped], env
 
     def stop(self) -> None:
         from bench.stack import stop
@@ -170,11 +331,15 @@ def start_workers(stack: Stack, count: int, threads: int) -> None:
         "CHAT_MODEL_BACKEND": "protostar.llm.openai.OpenAIChatModel",
         "CHAT_WORKER_THREADS": str(threads),
         "LOG_LEVEL": "WARNING",
+        **stack.worker_env,
     }
+    # stack.command() adds the environment shared with daphne (--env) and the wrapper's settings.
     args = [sys.executable, "manage.py", "rqworker", "chat", "--worker-class", "chat.worker.ThreadedWorker"]
     for index in range(count):
         log = (stack.data_dir / "logs" / f"bench-chat-worker-{index}.log").open("w")
-        stack.workers.append(subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+        command, extra = stack.command(f"worker-{index}", args)
+        process = subprocess.Popen(command, cwd=ROOT, env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT)
+        stack.workers.append(process)
     conn = django_rq.get_connection("chat")
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -192,20 +357,12 @@ def start_daphne(stack: Stack) -> None:
 
     stack.port = find_free_ports(1)[0]
     log = (stack.data_dir / "logs" / "bench-daphne.log").open("w")
-    stack.daphne = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "daphne"),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(stack.port),
-            "protostar.asgi:application",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    daphne = str(Path(sys.executable).parent / "daphne")
+    command, extra = stack.command(
+        "daphne", [daphne, "-b", "127.0.0.1", "-p", str(stack.port), "protostar.asgi:application"]
     )
+    env = {**os.environ, "LOG_LEVEL": "WARNING", **extra}
+    stack.daphne = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     if not wait_for_port(stack.port, timeout=60):
         raise RuntimeError("daphne did not start listening (see logs/bench-daphne.log)")
 
@@ -289,11 +446,18 @@ class MemorySampler(threading.Thread):
         self.peak_total = 0
         self.peak_parts: dict[str, int] = {}
         self.processes_at_peak = 0
+        self.cpu_first: dict[int, float] = {}  # pid → user+system CPU seconds when first seen / last seen
+        self.cpu_last: dict[int, float] = {}
+        self.part_of: dict[int, str] = {}
+        self.samples = 0
+        self.peak_pss = 0  # proportional set size (shared pages split between processes), every 4th sample
 
     def sample(self) -> tuple[int, dict[str, int], int]:
         import psutil
 
-        parts, count = {}, 0
+        parts, count, pss = {}, 0, 0
+        with_pss = self.samples % 4 == 0
+        self.samples += 1
         for name, roots in self.roots.items():
             total = 0
             for root in roots:
@@ -304,10 +468,16 @@ class MemorySampler(threading.Thread):
                 for process in tree:
                     try:
                         total += process.memory_info().rss
+                        pss += process.memory_full_info().pss if with_pss else 0
+                        times = process.cpu_times()
                         count += 1
                     except psutil.Error:
-                        pass
+                        continue
+                    self.part_of[process.pid] = name
+                    self.cpu_first.setdefault(process.pid, times.user + times.system)
+                    self.cpu_last[process.pid] = times.user + times.system
             parts[name] = total
+        self.peak_pss = max(self.peak_pss, pss)
         return sum(parts.values()), parts, count
 
     def run(self) -> None:
@@ -321,6 +491,19 @@ class MemorySampler(threading.Thread):
     def finish(self) -> None:
         self.halt.set()
         self.join(10)
+        self.sample()
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU the stack used while sampled (short-lived postgres backends between two samples are missed)."""
+        return sum(self.cpu_last[pid] - self.cpu_first[pid] for pid in self.cpu_last)
+
+    @property
+    def cpu_seconds_by_part(self) -> dict[str, float]:
+        parts: dict[str, float] = defaultdict(float)
+        for pid, last in self.cpu_last.items():
+            parts[self.part_of[pid]] += last - self.cpu_first[pid]
+        return dict(parts)
 
 
 def memory_roots(stack: Stack) -> dict[str, list[int]]:
@@ -515,16 +698,29 @@ def run_round(stack: Stack, cookies: list[str], n: int, args, *, ramp: float, ta
     run_id = uuid.uuid4().hex[:8]
     tags = [f"{run_id}-{i:03d}" for i in range(n)]
     timeout = ramp + args.tokens / args.tps + 90
+    import psutil
+
     sampler = MemorySampler(memory_roots(stack))
     idle_total = sampler.sample()[0]
+    harness = [psutil.Process(), psutil.Process(stack.llm.pid)]
+    harness_cpu = sum(sum(p.cpu_times()[:2]) for p in harness)
+    machine = psutil.cpu_times()
+    load_before = os.getloadavg()[0]
+    profile_mark(stack, "idle")
     sampler.start()
     started = time.monotonic()
     results = asyncio.run(
         run_clients(stack.port, cookies[:n], tags, ramp, timeout, settings.REDIS_URL if tap else None)
     )
     wall = time.monotonic() - started
-    time.sleep(0.5)
+    profile_mark(stack, f"{label.replace(' ', '')}-n{n}")
     sampler.finish()
+    harness_cpu = sum(sum(p.cpu_times()[:2]) for p in harness) - harness_cpu
+    machine_after = psutil.cpu_times()
+    busy = (sum(machine_after) - machine_after.idle - machine_after.iowait) - (
+        sum(machine) - machine.idle - machine.iowait
+    )
+    elapsed = wall + 0.5
     emissions: dict[tuple[str, str], float] = {}
     for tag, text, emitted_at in control(stack.llm_url, "/_emissions"):
         emissions[(tag, text)] = emitted_at
@@ -535,13 +731,34 @@ def run_round(stack: Stack, cookies: list[str], n: int, args, *, ramp: float, ta
         if found and request.get("path", "").endswith("/chat/completions"):
             received_at.setdefault(found.group(1), request["received_at"])
 
-    relay, model_to_redis, redis_to_client, ttft_added, ttft_user = [], [], [], [], []
-    lost = disordered = duplicates = mismatched = failed = 0
+    relay, model_to_redis, redis_to_client, ttft_added, ttft_user, accepted = [], [], [], [], [], []
+    # Where the added TTFT goes, from the rows: ask sent → row created (daphne) → job claimed (rq + worker) → model
+    # request received (retrieval, prompt, connect).
+    from chat.models import Message
+
+    rows_by_id = {
+        m.pk: m
+        for m in Message.objects.filter(pk__in=[r.message for r in results if r.message]).only(
+            "created_at", "started_at"
+        )
+    }
+    to_created, to_started, to_model = [], [], []
+    for result in results:
+        m = rows_by_id.get(result.message)
+        if m is None or m.started_at is None or result.tag not in received_at or not result.sent_at:
+            continue
+        to_created.append((m.created_at.timestamp() - result.sent_at) * 1000)
+        to_started.append((m.started_at.timestamp() - m.created_at.timestamp()) * 1000)
+        to_model.append((received_at[result.tag] - m.started_at.timestamp()) * 1000)
+    lost = disordered = duplicates = mismatched = failed = replayed = not_streamed = 0
     errors: list[str] = []
+    anomalies: list[str] = []
     for result in results:
         if result.error:
             failed += 1
             errors.append(f"{result.tag}: {result.error}")
+        if result.accepted_at and result.sent_at:
+            accepted.append((result.accepted_at - result.sent_at) * 1000)
         if result.tag in received_at and result.sent_at:
             ttft_added.append((received_at[result.tag] - result.sent_at) * 1000)
         seqs = [event.get("seq") for _, event in result.events if "seq" in event]
@@ -552,12 +769,13 @@ def run_round(stack: Stack, cookies: list[str], n: int, args, *, ramp: float, ta
         if tokens and result.sent_at:
             ttft_user.append((tokens[0][0] - result.sent_at) * 1000)
         position = 0
+        answer_mismatches = 0
         for t, event in tokens:
             text = event["text"]
             if position < len(expected) and text == expected[position]:
                 position += 1
             else:
-                mismatched += 1
+                answer_mismatches += 1
             emitted = emissions.get((result.tag, text))
             if emitted is not None:
                 relay.append((t - emitted) * 1000)
@@ -565,7 +783,25 @@ def run_round(stack: Stack, cookies: list[str], n: int, args, *, ramp: float, ta
                 if visible is not None:
                     model_to_redis.append((visible - emitted) * 1000)
                     redis_to_client.append((t - visible) * 1000)
-        lost += len(expected) - len(set(texts) & set(expected))
+        # Text-level: what the client shows in the end (the token texts after the last reset) must be the reply.
+        kinds = [event["type"] for _, event in result.events]
+        after_reset = len(kinds) - kinds[::-1].index("reset") if "reset" in kinds else 0
+        shown = "".join(e["text"] for _, e in result.events[after_reset:] if e["type"] == "token")
+        complete = shown == "".join(expected) and kinds[-1:] == ["end"]
+        streamed = len(set(texts) & set(expected))
+        answer_lost = 0 if complete else len(expected) - streamed
+        lost += answer_lost
+        if complete and streamed < len(expected):
+            replayed += 1
+            not_streamed += len(expected) - streamed
+        elif answer_mismatches:
+            mismatched += answer_mismatches
+        if answer_lost or streamed < len(expected) or answer_mismatches or result.error:
+            odd = [e for _, e in result.events if e["type"] in ("reset", "error")]
+            anomalies.append(
+                f"{result.tag} message {result.message}: {len(tokens)} tokens, lost {answer_lost}, "
+                f"mismatched {answer_mismatches}, events {kinds[:3]}…{kinds[-2:]}, {odd[:2]}"
+            )
     peak = sampler.peak_total
     row = {
         "label": label,
@@ -581,16 +817,34 @@ def run_round(stack: Stack, cookies: list[str], n: int, args, *, ramp: float, ta
         "ttft_added_p50_ms": percentile(ttft_added, 50),
         "ttft_added_p99_ms": percentile(ttft_added, 99),
         "ttft_user_p50_ms": percentile(ttft_user, 50),
+        "accepted_p50_ms": percentile(accepted, 50),
+        "ttft_split_p50_ms": {
+            "ask_to_row": percentile(to_created, 50),
+            "row_to_job_start": percentile(to_started, 50),
+            "job_start_to_model": percentile(to_model, 50),
+        },
         "lost": lost,
+        # Complete answers whose tokens came as one stored block (a `reset` "expired" replay) instead of a stream.
+        "replayed_answers": replayed,
+        "not_streamed": not_streamed,
         "disordered": disordered,
         "duplicates": duplicates,
         "mismatched": mismatched,
         "failed_clients": failed,
         "errors": errors[:5],
+        "anomalies": anomalies[:10],
         "memory_idle_mib": idle_total / 2**20,
         "memory_peak_mib": peak / 2**20,
         "memory_peak_parts_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak_parts.items()},
         "processes_at_peak": sampler.processes_at_peak,
+        # CPU over the round in cores (2 = the whole machine): our stack, the harness (clients + LLM server), others.
+        "cpu_stack_cores": sampler.cpu_seconds / elapsed,
+        "cpu_stack_by_part_s": {k: round(v, 2) for k, v in sampler.cpu_seconds_by_part.items()},
+        "memory_peak_pss_mib": sampler.peak_pss / 2**20,
+        "cpu_harness_cores": harness_cpu / elapsed,
+        "cpu_machine_cores": busy / elapsed,
+        "cpu_other_cores": max(0.0, (busy - sampler.cpu_seconds - harness_cpu) / elapsed),
+        "load_1min": (load_before + os.getloadavg()[0]) / 2,
     }
     if tap:
         row |= {
@@ -607,9 +861,16 @@ def show(row: dict) -> None:
     line = (
         f"{row['label']:<16} N={row['n']:<4} relay p50 {ms(row['relay_p50_ms'])} p99 {ms(row['relay_p99_ms'])} "
         f"max {ms(row['relay_max_ms'])} ms | TTFT added p50 {ms(row['ttft_added_p50_ms'])} "
-        f"p99 {ms(row['ttft_added_p99_ms'])} ms | lost {row['lost']} disordered {row['disordered']} "
+        f"p99 {ms(row['ttft_added_p99_ms'])} ms (accepted p50 {row['accepted_p50_ms']:.0f}) | lost {row['lost']} "
+        f"(replayed answers {row['replayed_answers']}, tokens not streamed {row['not_streamed']}) "
+        f"disordered {row['disordered']} "
         f"dup {row['duplicates']} mismatch {row['mismatched']} failed {row['failed_clients']} | "
-        f"mem peak {row['memory_peak_mib']:.0f} MiB ({row['memory_peak_parts_mib']})"
+        f"mem peak {row['memory_peak_mib']:.0f} MiB ({row['memory_peak_parts_mib']})\n{'':16} CPU cores: stack "
+        f"{row['cpu_stack_cores']:.2f}, harness {row['cpu_harness_cores']:.2f}, other processes "
+        f"{row['cpu_other_cores']:.2f}, machine {row['cpu_machine_cores']:.2f} of {os.cpu_count()}; "
+        f"load {row['load_1min']:.1f}; wall {row['wall_s']:.1f} s\n{'':16} stack CPU s by part "
+        f"{row['cpu_stack_by_part_s']}; memory peak PSS {row['memory_peak_pss_mib']:.0f} MiB\n{'':16} "
+        "added TTFT p50 split (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in row["ttft_split_p50_ms"].items())
     )
     print(line, flush=True)
     if row["tap"]:
@@ -620,11 +881,16 @@ def show(row: dict) -> None:
         )
     for error in row["errors"]:
         print(f"{'':16} client error: {error}", flush=True)
+    for anomaly in row["anomalies"][:5]:
+        print(f"{'':16} {anomaly}", flush=True)
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "llm-server":
         serve_llm(int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--port" else 0)
+        return
+    if len(sys.argv) > 3 and sys.argv[1] == "wrapped" and sys.argv[2] == "--":
+        run_wrapped(sys.argv[3:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", default="1,10,100", help="comma-separated client counts")
@@ -635,6 +901,10 @@ def main() -> None:
     parser.add_argument("--tap", action="store_true", help="also run the largest N with Redis taps (diagnosis)")
     parser.add_argument("--workers", type=int, default=1, help="chat worker processes")
     parser.add_argument("--threads", type=int, default=0, help="jobs per worker (default: enough for the largest N)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra env (daphne, workers)")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE", help="extra worker env")
+    parser.add_argument("--patch", action="append", default=[], choices=sorted(PATCHES), help="measure a proposal")
+    parser.add_argument("--profile", action="store_true", help="sample daphne's and the workers' CPU by stack")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     counts = [int(x) for x in args.n.split(",") if x]
@@ -644,7 +914,13 @@ def main() -> None:
     from bench.stack import prepare
 
     prepare("bench-chat")
-    stack = Stack(data_dir=Path(os.environ["PROTOSTAR_DATA_DIR"]).resolve())
+    stack = Stack(
+        data_dir=Path(os.environ["PROTOSTAR_DATA_DIR"]).resolve(),
+        profile=args.profile,
+        patches=args.patch,
+        env=dict(item.split("=", 1) for item in args.env),
+        worker_env=dict(item.split("=", 1) for item in args.worker_env),
+    )
     (stack.data_dir / "logs").mkdir(parents=True, exist_ok=True)
     ensure_knowledge_base()
     cookies = session_cookies(max(counts))
@@ -656,7 +932,9 @@ def main() -> None:
         start_daphne(stack)
         print(
             f"stack: daphne :{stack.port}, {args.workers} chat worker(s) × {threads} threads, LLM {stack.llm_url}; "
-            f"{args.tokens} tokens/answer at {args.tps:g} tokens/s",
+            f"{args.tokens} tokens/answer at {args.tps:g} tokens/s; env {stack.env or '-'}; worker env "
+            f"{stack.worker_env or '-'}; patches {stack.patches or '-'}"
+            f"{'; profiled' if args.profile else ''}",
             flush=True,
         )
         base = redis_baseline()
@@ -681,6 +959,7 @@ def main() -> None:
         stack.stop()
     if args.json:
         config = {"workers": args.workers, "threads": threads, "tps": args.tps, "tokens": args.tokens}
+        config |= {"env": stack.env, "worker_env": stack.worker_env, "patches": stack.patches, "profile": args.profile}
         args.json.write_text(json.dumps({"config": config, "baseline": baseline, "rows": rows}, indent=2))
 
 

@@ -10,7 +10,6 @@ the ratio b/a (goal ≤ 3.0), and HNSW recall@10 against exact search for severa
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
@@ -18,10 +17,38 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.ingest import EN_WORDS, KO_WORDS
 from bench.stack import percentile, prepare
 
 SYNTHETIC_PREFIX = "bench-synthetic-"
+
+
+def vocabulary(rng: np.random.Generator, size: int = 30_000) -> list[str]:
+    """Pseudo-words, half Hangul (2–4 syllables), half Latin (3–9 letters): a realistic number of distinct terms."""
+    words = []
+    for i in range(size):
+        if i % 2:
+            words.append("".join(chr(0xAC00 + int(rng.integers(0, 11172))) for _ in range(int(rng.integers(2, 5)))))
+        else:
+            words.append("".join(chr(97 + int(rng.integers(0, 26))) for _ in range(int(rng.integers(3, 10)))))
+    return words
+
+
+def zipf_text(rng: np.random.Generator, words: list[str], count: int) -> str:
+    # Word frequencies in real text follow Zipf's law: a few very common words, a long tail of rare ones.
+    ranks = np.minimum(rng.zipf(1.15, size=count), len(words)) - 1
+    return " ".join(words[r] for r in ranks)
+
+
+def clustered_vectors(rng: np.random.Generator, centers: np.ndarray, count: int) -> np.ndarray:
+    """Unit vectors around topic centres, as real embeddings are (uniform random vectors have no neighbours)."""
+    picks = centers[rng.integers(0, len(centers), size=count)]
+    vectors = picks + rng.standard_normal(picks.shape).astype(np.float32) * (0.6 / np.sqrt(picks.shape[1]))
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def topic_centres(dims: int, count: int = 2000) -> np.ndarray:
+    centers = np.random.default_rng(3).standard_normal((count, dims)).astype(np.float32)
+    return centers / np.linalg.norm(centers, axis=1, keepdims=True)
 
 
 def fill(total: int, dims: int) -> None:
@@ -36,7 +63,8 @@ def fill(total: int, dims: int) -> None:
         return
     Document.objects.filter(title__startswith=SYNTHETIC_PREFIX).delete()
     rng = np.random.default_rng(1)
-    words = random.Random(1)
+    words = vocabulary(rng)
+    centers = topic_centres(dims)
     per_doc = 100
     print(f"filling {total} chunks …", flush=True)
     started = time.perf_counter()
@@ -52,12 +80,10 @@ def fill(total: int, dims: int) -> None:
             sha256=f"{doc_index:064x}",
             status=Document.Status.READY,
         )
-        vectors = rng.standard_normal((per_doc, dims)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = clustered_vectors(rng, centers, per_doc)
         rows = []
         for i in range(per_doc):
-            vocabulary = KO_WORDS if (doc_index + i) % 2 else EN_WORDS
-            text = " ".join(words.choices(vocabulary, k=60)) + f" CODE-{doc_index}-{i}"
+            text = zipf_text(rng, words, 120) + f" CODE-{doc_index}-{i}"
             rows.append(
                 Chunk(
                     document=document,
@@ -65,7 +91,7 @@ def fill(total: int, dims: int) -> None:
                     text=text,
                     char_start=0,
                     char_end=len(text),
-                    token_count=80,
+                    token_count=150,
                     embedding=vectors[i],
                     search_terms=search_terms_text(text),
                 )
@@ -87,14 +113,13 @@ def sample_queries(count: int, dims: int) -> list[tuple[str, list[float]]]:
     from knowledge.models import Chunk
 
     rng = np.random.default_rng(2)
-    picked = list(Chunk.objects.order_by("?").values_list("text", "embedding")[:count])
+    texts = list(Chunk.objects.order_by("?").values_list("text", flat=True)[:count])
+    vectors = clustered_vectors(rng, topic_centres(dims), len(texts))
     queries = []
-    for text, embedding in picked:
-        noisy = np.asarray(embedding) + rng.standard_normal(dims).astype(np.float32) * 0.02
-        noisy /= np.linalg.norm(noisy)
+    for text, vector in zip(texts, vectors, strict=True):
         words = text.split()
-        start = random.Random(len(queries)).randrange(0, max(1, len(words) - 4))
-        queries.append((" ".join(words[start : start + 4]), noisy.tolist()))
+        start = int(rng.integers(0, max(1, len(words) - 4)))
+        queries.append((" ".join(words[start : start + 4]), vector.tolist()))
     return queries
 
 
@@ -162,6 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--refill", action="store_true", help="regenerate the synthetic chunks")
     args = parser.parse_args()
     prepare()
     from django.conf import settings
@@ -169,6 +195,10 @@ def main() -> None:
 
     from knowledge.models import EMBEDDING_DIMENSIONS
 
+    if args.refill:
+        from knowledge.models import Document
+
+        Document.objects.filter(title__startswith=SYNTHETIC_PREFIX).delete()
     fill(args.chunks, EMBEDDING_DIMENSIONS)
     user, _ = get_user_model().objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
     queries = sample_queries(args.queries, EMBEDDING_DIMENSIONS)

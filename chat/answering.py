@@ -117,33 +117,23 @@ def sources_from_hits(hits: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def build_messages(message: Message, hits: Sequence[Any]) -> Any:
-    """The model request for ``message``: system prompt with the labelled passages, recent turns, the question.
+    """The model request for ``message``: system prompt with the labelled passages and the conversation's memory,
+    the recent turns and the question, within the context token budgets (``summaries.context``).
 
-    One function on purpose: the token-budgeted context builder replaces exactly this step.
+    Also records what this prompt costs and what sending the full history would have cost instead.
     """
-    from prompts.render import render_prompt
-    from protostar.llm.base import ChatRequest, Passage
-    from protostar.tokens import detect_language
+    from summaries.context import build_context
+    from summaries.services import message_context_record
 
-    question = message.reply_to.content
-    language = detect_language(question)
-    passages = [
-        Passage(label=f"S{i}", title=hit.title, text=hit.text, page=hit.page_start, section=hit.section)
-        for i, hit in enumerate(hits, start=1)
-    ]
-    system = render_prompt(
-        "answer_system",
-        passages=[
-            {"label": p.label, "title": p.title, "page": p.page, "section": p.section, "text": p.text} for p in passages
-        ],
-        memory="",
-        language=language,
+    built = build_context(message=message, hits=hits)
+    message_context_record(
+        message_id=message.pk,
+        attempt_id=message.attempt_id,
+        context_tokens=built.context_tokens,
+        full_history_tokens=built.full_history_tokens,
+        memory_version=built.memory_version,
     )
-    turns = selectors.recent_turns(message=message, limit=settings.CHAT_RECENT_MESSAGES)
-    chat = [{"role": "system", "content": system}]
-    chat += [{"role": turn.role, "content": turn.content} for turn in turns]
-    chat.append({"role": "user", "content": question})
-    return ChatRequest(messages=chat, passages=passages, question=question, language=language)
+    return built.request
 
 
 def warm_up() -> None:

@@ -101,8 +101,13 @@ class Chunk(models.Model):
 
     @property
     def page_label(self) -> str:
-        if self.page_start is None:
-            return ""
-        if self.page_end and self.page_end != self.page_start:
-            return f"{self.page_start}–{self.page_end}"
-        return str(self.page_start)
+        return page_range_label(self.page_start, self.page_end)
+
+
+def page_range_label(start: int | None, end: int | None) -> str:
+    """ "3", "3–5", or "" for text without pages."""
+    if start is None:
+        return ""
+    if end and end != start:
+        return f"{start}–{end}"
+    return str(start)

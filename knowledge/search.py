@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from knowledge.lexical import lexical_terms, query_terms, tsquery_text
+from knowledge.models import page_range_label
 from knowledge.selectors import visibility_filter_sql
 from protostar.llm.registry import get_embedder
 
@@ -45,11 +47,7 @@ class SearchHit:
 
     @property
     def page_label(self) -> str:
-        if self.page_start is None:
-            return ""
-        if self.page_end and self.page_end != self.page_start:
-            return f"{self.page_start}–{self.page_end}"
-        return str(self.page_start)
+        return page_range_label(self.page_start, self.page_end)
 
     @property
     def snippet_html(self) -> str:
@@ -90,7 +88,7 @@ def search_chunks(
     k = max(1, min(int(k), MAX_K))
     if mode not in ("hybrid", "vector", "keyword"):
         raise SearchError(f"Unknown search mode {mode!r}.")
-    terms = query_terms(query)
+    terms = _distinctive(query_terms(query))
     vector = get_embedder().embed_query(query) if mode != "keyword" else None
     sql, params = _build_sql(
         vector=vector,
@@ -109,6 +107,39 @@ def search_chunks(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [_hit(row, terms) for row in rows]
+
+
+_term_stats: tuple[float, dict[str, float], float] = (0.0, {}, 0.0)
+TERM_STATS_TTL = 300.0
+# Terms matching fewer rows than this are cheap to rank, however common they are in a small knowledge base.
+PRUNE_MIN_ROWS = 2000
+
+
+def _common_terms() -> tuple[dict[str, float], float]:
+    """Share of chunks containing each common term (what ANALYZE keeps for the tsvector column), and the row count."""
+    global _term_stats
+    loaded_at, frequencies, total = _term_stats
+    if time.monotonic() - loaded_at < TERM_STATS_TTL:
+        return frequencies, total
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples"
+            " FROM pg_class c LEFT JOIN pg_stats s ON s.schemaname = current_schema()"
+            " AND s.tablename = 'knowledge_chunk' AND s.attname = 'search_vector'"
+            " WHERE c.oid = 'knowledge_chunk'::regclass"
+        )
+        elems, freqs, total = cursor.fetchone()
+    frequencies = dict(zip(elems, freqs, strict=False)) if elems else {}
+    _term_stats = (time.monotonic(), frequencies, max(float(total or 0), 0.0))
+    return frequencies, _term_stats[2]
+
+
+def _distinctive(terms: list[str]) -> list[str]:
+    """Drop terms that are in a large share of a large table: they cost the most to rank and say the least."""
+    frequencies, total = _common_terms()
+    if total * settings.SEARCH_MAX_TERM_FREQUENCY < PRUNE_MIN_ROWS:
+        return terms
+    return [term for term in terms if frequencies.get(term, 0.0) <= settings.SEARCH_MAX_TERM_FREQUENCY]
 
 
 def _filters(document_ids, uploaded_after, uploaded_before) -> tuple[str, list]:

@@ -62,9 +62,10 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
 
 
 def _content_disposition(document: Document, kind: str) -> str:
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in document.original_filename)
+    name = document.original_filename
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
     # filename* carries the real (often Korean) name; the ASCII fallback is for clients that ignore it.
-    return f"{kind}; filename=\"{fallback or 'document'}\"; filename*=UTF-8''{quote(document.original_filename)}"
+    return f"{kind}; filename=\"{fallback or 'document'}\"; filename*=UTF-8''{quote(name)}"
 
 
 @never_cache

@@ -19,7 +19,6 @@ from chat.models import Message
 from protostar.llm.base import ChatRequest, Passage
 from protostar.tokens import count_tokens, detect_language, truncate_to_tokens
 from summaries import selectors
-from summaries.models import ConversationSummary
 
 
 @dataclass
@@ -70,7 +69,9 @@ def build_context(*, message: Message, hits: Sequence[Any]) -> BuiltContext:
 def render_system(passages: Sequence[Passage], memory: str, language: str) -> str:
     from prompts.render import render_prompt
 
-    rows = [{"label": p.label, "title": p.title, "page": p.page, "section": p.section, "text": p.text} for p in passages]
+    rows = [
+        {"label": p.label, "title": p.title, "page": p.page, "section": p.section, "text": p.text} for p in passages
+    ]
     return render_prompt("answer_system", passages=rows, memory=memory, language=language)
 
 
@@ -132,7 +133,3 @@ def full_history_tokens(message: Message, plain_system: str, question: str) -> i
     question_id = message.reply_to_id or message.pk
     history = selectors.turns_between(conversation_id=message.conversation_id, before_id=question_id)
     return count_tokens(plain_system) + sum(count_tokens(turn.content) for turn in history) + count_tokens(question)
-
-
-def memory_text(summary: ConversationSummary | None) -> str:
-    return summary.text if summary is not None else ""

@@ -69,7 +69,7 @@ def sentence_score(text: str, role: str) -> float:
 def clean_sentence(text: str) -> str:
     text = CITATION.sub("", text)
     text = DECORATION.sub("", text.strip())
-    text = " ".join(text.split()).strip("“”\"")
+    text = " ".join(text.split()).strip('“”"')
     if count_tokens(text) > SENTENCE_MAX_TOKENS:
         text = truncate_to_tokens(text, SENTENCE_MAX_TOKENS - 1).rstrip() + "…"
     return text

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
+from django.utils import timezone
 
 from chat.models import Message
 from summaries.models import ConversationSummary
@@ -13,6 +15,7 @@ from summaries.models import ConversationSummary
 # Messages that count as conversation turns: finished with some text (a stopped answer keeps what it said).
 TURN_STATUSES = (Message.Status.COMPLETE, Message.Status.CANCELLED)
 UNSETTLED_STATUSES = (Message.Status.PENDING, Message.Status.STREAMING)
+STALE_JOB_FACTOR = 4
 
 
 def summary_latest(*, conversation_id: int) -> ConversationSummary | None:
@@ -36,7 +39,12 @@ def settled_boundary(*, conversation_id: int, after_id: int) -> int | None:
 
     Folding past it would put the answer's range behind the summary before the answer exists, and lose it.
     """
-    unsettled = Message.objects.filter(conversation_id=conversation_id, pk__gt=after_id, status__in=UNSETTLED_STATUSES)
+    # An answer left unfinished far longer than any job may run (its worker is gone for good) no longer holds the
+    # memory back, or one lost job would stop the conversation's memory forever.
+    stale_before = timezone.now() - timedelta(seconds=settings.CHAT_JOB_TIMEOUT * STALE_JOB_FACTOR)
+    unsettled = Message.objects.filter(
+        conversation_id=conversation_id, pk__gt=after_id, status__in=UNSETTLED_STATUSES, created_at__gte=stale_before
+    )
     ids = [reply_to or pk for pk, reply_to in unsettled.values_list("pk", "reply_to_id")]
     return min(ids) if ids else None
 

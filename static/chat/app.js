@@ -1,32 +1,39 @@
-// The chat page: sidebar of conversations, the message thread, the composer, and the socket protocol
-// (docs/websocket-protocol.md). Every answer remembers the last `seq` it rendered so a reconnect can `resume`
-// exactly where it left off; duplicate or stale events are dropped by that same number.
+// The chat page: state, the socket protocol (docs/websocket-protocol.md), the composer and navigation between
+// conversations. Every answer remembers the last `seq` it rendered so a reconnect can `resume` exactly where it
+// left off; duplicate or stale events are dropped by that same number.
 
 import { ChatConnection } from "./connection.js";
-import { renderMarkdown, renderSources, setLanguage } from "./render.js";
+import { setLanguage } from "./render.js";
+import { Sidebar } from "./sidebar.js";
+import { FINAL, Thread } from "./thread.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
-const FINAL = new Set(["complete", "cancelled", "failed"]);
 const TITLE_MAX_CHARS = 80;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  thread: $("thread"),
-  messages: $("messages"),
-  empty: $("empty-state"),
   title: $("conversation-title"),
-  list: $("conversation-list"),
-  noConversations: $("no-conversations"),
   composer: $("composer"),
   prompt: $("prompt"),
   send: $("send"),
   stop: $("stop"),
   count: $("char-count"),
   connection: $("connection-state"),
-  sidebar: $("sidebar"),
-  scrim: $("scrim"),
-  menu: $("menu-toggle"),
 };
+const thread = new Thread({
+  scroller: $("thread"),
+  list: $("messages"),
+  empty: $("empty-state"),
+  documentUrl: config.documentUrl,
+});
+const sidebar = new Sidebar({
+  panel: $("sidebar"),
+  list: $("conversation-list"),
+  emptyNote: $("no-conversations"),
+  scrim: $("scrim"),
+  toggle: $("menu-toggle"),
+  conversationUrl: config.conversationUrl,
+});
 
 const state = {
   conversation: config.conversation,
@@ -47,102 +54,28 @@ const connection = new ChatConnection(config.socketPath, {
   onUnauthenticated: () => location.assign(`${config.loginUrl}?next=${encodeURIComponent(location.pathname)}`),
 });
 
-// --- rendering --------------------------------------------------------------------------------------------
+// --- answers and history ----------------------------------------------------------------------------------
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function nearBottom() {
-  const { scrollTop, scrollHeight, clientHeight } = ui.thread;
-  return scrollHeight - scrollTop - clientHeight < 120;
-}
-
-function scrollToBottom() {
-  ui.thread.scrollTop = ui.thread.scrollHeight;
-}
-
-function addUserBubble(content) {
-  const article = element("article", "msg msg-user");
-  const bubble = element("div", "bubble", content);
-  setLanguage(bubble, content);
-  article.append(bubble);
-  ui.messages.append(article);
-  ui.empty.hidden = true;
-  return article;
-}
-
-function addNotice(text, anchor) {
-  const notice = element("div", "notice notice-error", text);
-  notice.setAttribute("role", "alert");
-  setLanguage(notice, text);
-  if (anchor) anchor.append(notice);
-  else ui.messages.append(notice);
-  return notice;
-}
-
-function createAnswer({ id, content = "", status = "pending", sources = [], error = "" }) {
-  const article = element("article", "msg msg-assistant");
-  article.dataset.messageId = id;
-  const body = element("div", "answer markdown");
-  const statusLine = element("div", "answer-status");
-  const sourcesBox = element("section", "sources");
-  sourcesBox.append(element("h3", "sources-heading", "Sources"), element("ol", "sources-list"));
-  article.append(body, statusLine, sourcesBox);
-  ui.messages.append(article);
-  ui.empty.hidden = true;
+function addAnswer({ id, content = "", status = "pending", sources = [], error = "" }) {
   const answer = { id, text: content, status, sources, error, lastSeq: 0, stopRequested: false, frame: 0 };
-  answer.dom = { article, body, statusLine, sourcesBox, sourcesList: sourcesBox.querySelector("ol") };
+  answer.dom = thread.addAnswer(id);
   state.answers.set(id, answer);
-  paint(answer);
+  thread.paint(answer);
   return answer;
 }
 
-const STATUS_TEXT = { pending: "Searching the documents…", streaming: "", cancelled: "Stopped", failed: "" };
-
-function paint(answer) {
-  const { article, body, statusLine, sourcesBox, sourcesList } = answer.dom;
-  const follow = nearBottom();
-  article.dataset.status = answer.status;
-  article.setAttribute("aria-busy", String(!FINAL.has(answer.status)));
-  renderMarkdown(body, answer.text, answer.id, answer.sources);
-  renderSources(sourcesList, answer.id, answer.sources, config.documentUrl);
-  sourcesBox.hidden = answer.sources.length === 0;
-  statusLine.replaceChildren();
-  if (answer.status === "failed") {
-    const detail = answer.error || "The answer could not be completed.";
-    addNotice(detail, statusLine);
-  } else if (STATUS_TEXT[answer.status]) {
-    statusLine.append(element("span", `status-pill status-${answer.status}`, STATUS_TEXT[answer.status]));
-  }
-  if (answer.status === "streaming") statusLine.append(element("span", "typing", "●●●"));
-  if (follow) scrollToBottom();
-}
-
-// Tokens can arrive hundreds a second: re-render at most once per frame.
-function schedulePaint(answer) {
-  if (answer.frame) return;
-  answer.frame = requestAnimationFrame(() => {
-    answer.frame = 0;
-    paint(answer);
-  });
-}
-
 function renderHistory(messages) {
-  ui.messages.replaceChildren();
+  thread.clear();
   state.answers.clear();
   state.active = null;
   for (const message of messages) {
     if (message.role === "user") {
-      addUserBubble(message.content);
+      thread.addUserBubble(message.content);
       continue;
     }
     const live = !FINAL.has(message.status);
-    // An unfinished answer is replayed from its stream; its stored text is not the latest.
-    const answer = createAnswer({
+    // An unfinished answer is replayed from its stream: its stored text is not the latest.
+    const answer = addAnswer({
       id: message.id,
       content: live ? "" : message.content,
       status: message.status,
@@ -154,42 +87,15 @@ function renderHistory(messages) {
       connection.send({ type: "resume", message: answer.id, after_seq: 0 });
     }
   }
-  ui.empty.hidden = messages.length > 0;
-  scrollToBottom();
+  thread.scrollToBottom();
   updateComposer();
 }
 
-// --- sidebar and navigation -------------------------------------------------------------------------------
+// --- navigation -------------------------------------------------------------------------------------------
 
 function shortTitle(content) {
   const line = content.split(/\s+/).join(" ").trim();
   return line.length <= TITLE_MAX_CHARS ? line : `${line.slice(0, TITLE_MAX_CHARS - 1).trimEnd()}…`;
-}
-
-function markActiveConversation() {
-  for (const link of ui.list.querySelectorAll("a[data-conversation]")) {
-    const active = Number(link.dataset.conversation) === state.conversation;
-    link.classList.toggle("active", active);
-    if (active) link.setAttribute("aria-current", "page");
-    else link.removeAttribute("aria-current");
-  }
-}
-
-function bringConversationToTop(id, title) {
-  let link = ui.list.querySelector(`a[data-conversation="${id}"]`);
-  if (!link) {
-    link = element("a", "", title);
-    link.href = config.conversationUrl.replace("{id}", id);
-    link.dataset.conversation = id;
-    setLanguage(link, title);
-    const item = element("li");
-    item.append(link);
-    ui.list.prepend(item);
-  } else {
-    ui.list.prepend(link.parentElement);
-  }
-  ui.noConversations.hidden = true;
-  markActiveConversation();
 }
 
 function setTitle(text) {
@@ -198,13 +104,15 @@ function setTitle(text) {
   document.title = `${text} · Protostar`;
 }
 
+// Answers of the view being left keep running on the server; their events are ignored until the user comes
+// back, when the history marks them unfinished and they are resumed from the start.
 function leaveView() {
   state.view += 1;
   state.pendingAsk = null;
   state.answers.clear();
   state.active = null;
-  ui.messages.replaceChildren();
-  closeSidebar();
+  thread.clear();
+  sidebar.close();
 }
 
 function showNewConversation(push) {
@@ -212,29 +120,37 @@ function showNewConversation(push) {
   state.conversation = null;
   if (push) history.pushState({}, "", config.homeUrl);
   setTitle("New conversation");
-  ui.empty.hidden = false;
-  markActiveConversation();
+  sidebar.markActive(null);
   updateComposer();
   ui.prompt.focus();
+}
+
+async function fetchHistory(id) {
+  const response = await fetch(config.messagesUrl.replace("{id}", id), { headers: { Accept: "application/json" } });
+  if (response.redirected) {
+    // Signed out meanwhile: the request ended on the sign-in page.
+    location.assign(response.url);
+    return null;
+  }
+  if (response.status === 404) throw new Error("This conversation does not exist.");
+  if (!response.ok) throw new Error(`Could not load the conversation (HTTP ${response.status}).`);
+  return response.json();
 }
 
 async function showConversation(id, push) {
   leaveView();
   const view = state.view;
   state.conversation = id;
-  markActiveConversation();
+  sidebar.markActive(id);
   if (push) history.pushState({}, "", config.conversationUrl.replace("{id}", id));
   let data;
   try {
-    const response = await fetch(config.messagesUrl.replace("{id}", id), { headers: { Accept: "application/json" } });
-    if (response.status === 404) throw new Error("This conversation does not exist.");
-    if (!response.ok) throw new Error(`Could not load the conversation (HTTP ${response.status}).`);
-    data = await response.json();
+    data = await fetchHistory(id);
   } catch (error) {
-    if (view === state.view) addNotice(error.message);
+    if (view === state.view) thread.addNotice(error.message);
     return;
   }
-  if (view !== state.view) return;
+  if (!data || view !== state.view) return;
   setTitle(data.conversation.title);
   renderHistory(data.messages);
 }
@@ -246,6 +162,7 @@ function conversationFromPath() {
 
 // --- composer ---------------------------------------------------------------------------------------------
 
+// The server counts characters (code points), not UTF-16 units.
 function charCount(text) {
   return [...text].length;
 }
@@ -253,6 +170,11 @@ function charCount(text) {
 function busy() {
   const active = state.answers.get(state.active);
   return state.pendingAsk !== null || (active !== undefined && !FINAL.has(active.status));
+}
+
+function stopAlreadyRequested() {
+  const active = state.answers.get(state.active);
+  return Boolean((state.pendingAsk && state.pendingAsk.stopRequested) || (active && active.stopRequested));
 }
 
 function updateComposer() {
@@ -263,27 +185,30 @@ function updateComposer() {
   ui.prompt.disabled = state.pendingAsk !== null;
   ui.send.disabled = busy() || tooLong || !ui.prompt.value.trim();
   ui.stop.hidden = !busy();
-  const active = state.answers.get(state.active);
-  ui.stop.disabled = Boolean(active && active.stopRequested) || Boolean(state.pendingAsk && state.pendingAsk.stopRequested);
+  ui.stop.disabled = stopAlreadyRequested();
   ui.composer.classList.toggle("is-busy", busy());
+  // Grow with the text up to a limit (CSSOM writes are allowed by the CSP; style attributes are not).
   ui.prompt.style.height = "auto";
   ui.prompt.style.height = `${Math.min(ui.prompt.scrollHeight, 240)}px`;
+}
+
+function newClientId() {
+  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
 }
 
 function ask() {
   const content = ui.prompt.value.trim();
   if (!content || busy() || charCount(content) > config.maxChars) return;
-  const clientId = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
   state.pendingAsk = {
-    clientId,
+    clientId: newClientId(),
     content,
     conversation: state.conversation,
-    bubble: addUserBubble(content),
+    bubble: thread.addUserBubble(content),
     stopRequested: false,
     view: state.view,
   };
   ui.prompt.value = "";
-  scrollToBottom();
+  thread.scrollToBottom();
   sendAsk();
   updateComposer();
 }
@@ -310,7 +235,7 @@ function requestStop() {
 // --- protocol ---------------------------------------------------------------------------------------------
 
 function replayAfterOpen() {
-  // Answers first (they resume from the last seq each one rendered), then a question that was never accepted.
+  // Answers resume from the last seq each one rendered; then a question that was never accepted is re-sent.
   for (const answer of state.answers.values()) {
     if (FINAL.has(answer.status)) continue;
     connection.send({ type: "resume", message: answer.id, after_seq: answer.lastSeq });
@@ -323,32 +248,39 @@ function onAccepted(event) {
   const pending = state.pendingAsk;
   if (!pending || pending.view !== state.view) return;
   state.pendingAsk = null;
-  const isNew = state.conversation === null;
-  state.conversation = event.conversation;
-  if (isNew) {
+  const title = shortTitle(pending.content);
+  if (state.conversation === null) {
     history.replaceState({}, "", config.conversationUrl.replace("{id}", event.conversation));
-    setTitle(shortTitle(pending.content));
+    setTitle(title);
   }
-  bringConversationToTop(event.conversation, shortTitle(pending.content));
+  state.conversation = event.conversation;
+  sidebar.bringToTop(event.conversation, title);
   // A replayed accept (same client_id after a reconnect) may find the answer already on screen.
-  const answer = state.answers.get(event.message) || createAnswer({ id: event.message });
+  const answer = state.answers.get(event.message) || addAnswer({ id: event.message });
   state.active = answer.id;
   if (pending.stopRequested) {
     answer.stopRequested = true;
     connection.send({ type: "stop", message: answer.id });
   }
   updateComposer();
+  // The composer was disabled while the question was in flight; give the keyboard back for the next one.
+  if (document.activeElement === document.body) ui.prompt.focus();
 }
 
+// A refused request (bad input, unknown conversation or message): the socket stays usable.
 function onRequestError(event) {
-  // A refused request (bad input, unknown conversation): the socket stays usable.
-  const pending = state.pendingAsk;
-  if (pending) {
+  const answer = state.answers.get(event.message);
+  if (answer) {
+    // e.g. a resume for a message that is gone: say so instead of waiting forever.
+    if (!FINAL.has(answer.status)) Object.assign(answer, { status: "failed", error: event.detail });
+    thread.paint(answer);
+  } else if (event.message === undefined && state.pendingAsk) {
+    const pending = state.pendingAsk;
     state.pendingAsk = null;
-    addNotice(event.detail, pending.bubble);
+    thread.addNotice(event.detail, pending.bubble);
     if (!ui.prompt.value) ui.prompt.value = pending.content;
-  } else {
-    addNotice(event.detail);
+  } else if (event.message === undefined) {
+    thread.addNotice(event.detail);
   }
   updateComposer();
 }
@@ -380,26 +312,19 @@ function handleEvent(event) {
     onAccepted(event);
     return;
   }
-  if (event.type === "error" && (event.message === undefined || event.seq === undefined)) {
-    const answer = state.answers.get(event.message);
-    if (answer && event.code === "not_found") {
-      // A resume for a message that is gone: show why instead of waiting forever.
-      Object.assign(answer, { status: "failed", error: event.detail });
-      paint(answer);
-      updateComposer();
-    } else if (!answer && event.message === undefined) {
-      onRequestError(event);
-    }
+  // Answer events carry `seq`; an error without one answers a request.
+  if (event.type === "error" && event.seq === undefined) {
+    onRequestError(event);
     return;
   }
   const answer = state.answers.get(event.message);
   if (!answer) return; // an answer of a view the user has left
   applyStreamEvent(answer, event);
   if (FINAL.has(answer.status)) {
-    paint(answer);
+    thread.paint(answer);
     updateComposer();
   } else {
-    schedulePaint(answer);
+    thread.schedulePaint(answer);
     if (event.type === "sources" || event.type === "reset") updateComposer();
   }
 }
@@ -411,24 +336,22 @@ function showConnectionState(connectionState) {
   document.body.classList.toggle("is-offline", reconnecting);
 }
 
-// --- mobile sidebar ---------------------------------------------------------------------------------------
-
-function openSidebar() {
-  ui.sidebar.classList.add("open");
-  ui.scrim.hidden = false;
-  ui.menu.setAttribute("aria-expanded", "true");
-}
-
-function closeSidebar() {
-  ui.sidebar.classList.remove("open");
-  ui.scrim.hidden = true;
-  ui.menu.setAttribute("aria-expanded", "false");
-}
-
 // --- wiring -----------------------------------------------------------------------------------------------
 
 function plainClick(event) {
   return event.button === 0 && !event.metaKey && !event.ctrlKey && !event.shiftKey && !event.altKey;
+}
+
+function jumpToSource(event) {
+  const cite = event.target.closest("a.cite");
+  if (!cite) return;
+  const target = document.getElementById(cite.getAttribute("href").slice(1));
+  if (!target) return;
+  event.preventDefault();
+  target.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  target.classList.remove("flash");
+  void target.offsetWidth; // restarts the highlight animation
+  target.classList.add("flash");
 }
 
 ui.composer.addEventListener("submit", (event) => {
@@ -444,7 +367,7 @@ ui.prompt.addEventListener("keydown", (event) => {
 });
 ui.prompt.addEventListener("input", updateComposer);
 ui.stop.addEventListener("click", requestStop);
-ui.list.addEventListener("click", (event) => {
+sidebar.list.addEventListener("click", (event) => {
   const link = event.target.closest("a[data-conversation]");
   if (!link || !plainClick(event)) return;
   event.preventDefault();
@@ -455,20 +378,7 @@ $("new-conversation").addEventListener("click", (event) => {
   event.preventDefault();
   showNewConversation(true);
 });
-ui.menu.addEventListener("click", () => (ui.sidebar.classList.contains("open") ? closeSidebar() : openSidebar()));
-ui.scrim.addEventListener("click", closeSidebar);
-ui.thread.addEventListener("click", (event) => {
-  // Citation badges jump to their source and flash it.
-  const cite = event.target.closest("a.cite");
-  if (!cite) return;
-  const target = document.getElementById(cite.getAttribute("href").slice(1));
-  if (!target) return;
-  event.preventDefault();
-  target.scrollIntoView({ block: "nearest", behavior: "smooth" });
-  target.classList.remove("flash");
-  void target.offsetWidth; // restart the animation
-  target.classList.add("flash");
-});
+thread.scroller.addEventListener("click", jumpToSource);
 window.addEventListener("popstate", () => {
   const id = conversationFromPath();
   if (id === null) showNewConversation(false);
@@ -477,5 +387,4 @@ window.addEventListener("popstate", () => {
 
 renderHistory(JSON.parse(document.getElementById("chat-history").textContent));
 connection.connect();
-updateComposer();
 if (!ui.prompt.disabled) ui.prompt.focus();
