@@ -42,11 +42,11 @@ def zipf_text(rng: np.random.Generator, words: list[str], count: int) -> str:
 def clustered_vectors(rng: np.random.Generator, centers: np.ndarray, count: int) -> np.ndarray:
     """Unit vectors around topic centres, as real embeddings are (uniform random vectors have no neighbours)."""
     picks = centers[rng.integers(0, len(centers), size=count)]
-    vectors = picks + rng.standard_normal(picks.shape).astype(np.float32) * (0.6 / np.sqrt(picks.shape[1]))
+    vectors = picks + rng.standard_normal(picks.shape).astype(np.float32) * (1.0 / np.sqrt(picks.shape[1]))
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def topic_centres(dims: int, count: int = 2000) -> np.ndarray:
+def topic_centres(dims: int, count: int = 500) -> np.ndarray:
     centers = np.random.default_rng(3).standard_normal((count, dims)).astype(np.float32)
     return centers / np.linalg.norm(centers, axis=1, keepdims=True)
 

@@ -112,7 +112,7 @@ def search_chunks(
 _term_stats: tuple[float, dict[str, float], float] = (0.0, {}, 0.0)
 TERM_STATS_TTL = 300.0
 # Terms matching fewer rows than this are cheap to rank, however common they are in a small knowledge base.
-PRUNE_MIN_ROWS = 2000
+PRUNE_MIN_ROWS = 200
 
 
 def _common_terms() -> tuple[dict[str, float], float]:
@@ -137,9 +137,9 @@ def _common_terms() -> tuple[dict[str, float], float]:
 def _distinctive(terms: list[str]) -> list[str]:
     """Drop terms that are in a large share of a large table: they cost the most to rank and say the least."""
     frequencies, total = _common_terms()
-    if total * settings.SEARCH_MAX_TERM_FREQUENCY < PRUNE_MIN_ROWS:
-        return terms
-    return [term for term in terms if frequencies.get(term, 0.0) <= settings.SEARCH_MAX_TERM_FREQUENCY]
+    # Ranking cost grows with the rows a term matches: cap them, relative to the table and absolutely.
+    limit = max(PRUNE_MIN_ROWS, min(settings.SEARCH_MAX_TERM_ROWS, settings.SEARCH_MAX_TERM_FREQUENCY * total))
+    return [term for term in terms if frequencies.get(term, 0.0) * total <= limit]
 
 
 def _filters(document_ids, uploaded_after, uploaded_before) -> tuple[str, list]:

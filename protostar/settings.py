@@ -268,8 +268,10 @@ SEARCH_KEYWORD_WEIGHT = _typed(env.float, "SEARCH_KEYWORD_WEIGHT", 1.0)
 SEARCH_CANDIDATES = _typed(env.int, "SEARCH_CANDIDATES", 50)
 # Keyword hits covering less than this share of a query's distinct terms are ignored (noise from stray bigrams).
 SEARCH_MIN_KEYWORD_COVERAGE = _typed(env.float, "SEARCH_MIN_KEYWORD_COVERAGE", 0.25)
-# Query terms present in more than this share of all chunks are left out of the keyword side (see pg_stats).
+# Query terms in more than this share of all chunks, or in more than this many chunks, are left out of the keyword
+# side (estimated from pg_stats): they cost the most to rank and discriminate least.
 SEARCH_MAX_TERM_FREQUENCY = _typed(env.float, "SEARCH_MAX_TERM_FREQUENCY", 0.05)
+SEARCH_MAX_TERM_ROWS = _typed(env.int, "SEARCH_MAX_TERM_ROWS", 2000)
 SEARCH_HNSW_EF = _typed(env.int, "SEARCH_HNSW_EF", 100)
 SEARCH_MAX_QUERY_CHARS = _typed(env.int, "SEARCH_MAX_QUERY_CHARS", 2000)
 

@@ -4,6 +4,11 @@ No model is involved, so the summary never invents anything; it can only forget.
 later answer is most likely to need and cannot find again in the documents: names, numbers, dates and times,
 decisions and open questions, from the user's side first (assistant answers mostly quote passages that retrieval
 brings back anyway).
+
+To stay small it also drops what a later turn would not miss: a question that was answered right after it (unless
+the question itself carries a name, number or date), all but the ``ANSWER_FACTS`` strongest sentences of an answer,
+and a sentence that restates one already kept (same words, or nearly: see ``NEAR_DUPLICATE``). Lines read
+``U: …`` (the user said) and ``A: …`` (the assistant answered).
 """
 
 from __future__ import annotations
@@ -16,13 +21,21 @@ from protostar.tokens import count_tokens, truncate_to_tokens
 
 SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？…])\s+|\n+")
 CITATION = re.compile(r"\[S\d+\]|\((?:[^()]{0,200}),\s*(?:p\.\s*\d+|\d+쪽)\)")
+# The space a removed citation leaves before the punctuation that followed it: "policy [S1]." -> "policy ."
+SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+(?=[.,;:!?。！？])")
 DECORATION = re.compile(r"^[\s>*_•#-]+|[\s*_]+$")
 NORMALISE = re.compile(r"[\W_]+")
-LINE = re.compile(r"^- (U|A): (.*)$")
+WORD = re.compile(r"\w+")
+# "U: text" / "A: text"; earlier versions wrote "- U: text", which is still read.
+LINE = re.compile(r"^(?:- )?(U|A): (.*)$")
 # A fact sentence longer than this is cut (at a character boundary): one rambling sentence must not fill the memory.
 SENTENCE_MAX_TOKENS = 80
 MIN_SENTENCE_CHARS = 4
 USER_WEIGHT = 2.0
+# An answer is mostly passages restated (retrieval finds them again): only its strongest sentences are kept.
+ANSWER_FACTS = 2
+# Share of a sentence's words already in one kept sentence above which it counts as a restatement.
+NEAR_DUPLICATE = 0.8
 
 CUES: tuple[tuple[re.Pattern[str], float], ...] = (
     (re.compile(r"\d"), 1.0),
@@ -38,15 +51,18 @@ CUES: tuple[tuple[re.Pattern[str], float], ...] = (
     # A capitalised word after the first one (names of people, teams, products); "I" alone does not count.
     (re.compile(r"(?<=[\w,;:)] )[A-Z][a-zA-Z]+"), 2.0),
     (re.compile(r"이름[은이]|성함|[가-힣]{2,4}\s?(?:씨|님|팀장|과장|부장|대리|대표|교수|매니저)\b"), 2.0),
+    # Decisions taken (not rules that "need approval": those are in the documents).
     (
         re.compile(
-            r"결정|확정|합의|승인|채택|하기로|선정|decid|agree|approv|confirm|\bchose|\bchosen|settled on|go with",
+            r"결정|확정|합의|승인(?:했|됐|되었|받았|하기로)|채택|하기로|선정|decid|agreed|agree to|approved|confirm|"
+            r"\bchose|\bchosen|settled on|go with|going with",
             re.IGNORECASE,
         ),
         3.0,
     ),
-    (re.compile(r"[?？]"), 1.0),
 )
+QUESTION = re.compile(r"[?？]")
+QUESTION_WEIGHT = 1.0
 
 
 @dataclass
@@ -58,16 +74,23 @@ class Fact:
 
     @property
     def line(self) -> str:
-        return f"- {self.role}: {self.text}"
+        return f"{self.role}: {self.text}"
 
 
-def sentence_score(text: str, role: str) -> float:
+def sentence_score(text: str, role: str, *, answered: bool = False) -> float:
+    """How much a later answer may need this sentence; 0 means it is not worth keeping.
+
+    A question counts as an open point only while unanswered (``answered`` is False): once the answer follows, the
+    question is worth keeping only for the names, numbers or dates it carries itself.
+    """
     score = sum(weight for pattern, weight in CUES if pattern.search(text))
+    if not answered and QUESTION.search(text):
+        score += QUESTION_WEIGHT
     return score * (USER_WEIGHT if role == "U" else 1.0)
 
 
 def clean_sentence(text: str) -> str:
-    text = CITATION.sub("", text)
+    text = SPACE_BEFORE_PUNCTUATION.sub("", CITATION.sub("", text))
     text = DECORATION.sub("", text.strip())
     text = " ".join(text.split()).strip('“”"')
     if count_tokens(text) > SENTENCE_MAX_TOKENS:
@@ -75,17 +98,23 @@ def clean_sentence(text: str) -> str:
     return text
 
 
-def turn_facts(role: str, content: str) -> list[tuple[str, float]]:
-    """The sentences of one turn worth remembering, with their scores, in order."""
+def turn_facts(role: str, content: str, *, answered: bool = False) -> list[tuple[str, float]]:
+    """The sentences of one turn worth remembering, with their scores, in order.
+
+    ``answered``: a user turn the assistant answered right after (its questions are settled).
+    """
     short = "U" if role == "user" else "A"
     found = []
     for part in SENTENCE_BREAK.split(content):
         text = clean_sentence(part)
         if len(text) < MIN_SENTENCE_CHARS or text.startswith(("No language model", "언어 모델이")):
             continue
-        score = sentence_score(text, short)
+        score = sentence_score(text, short, answered=answered)
         if score > 0:
             found.append((text, score))
+    if short == "A" and len(found) > ANSWER_FACTS:
+        strongest = sorted(range(len(found)), key=lambda i: (-found[i][1], i))[:ANSWER_FACTS]
+        found = [found[i] for i in sorted(strongest)]
     return found
 
 
@@ -102,15 +131,29 @@ def parse_summary(previous: str) -> list[Fact]:
     return facts
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(WORD.findall(text.lower()))
+
+
+def _restates(words: frozenset[str], kept: list[frozenset[str]]) -> bool:
+    """Whether a sentence with ``words`` adds (almost) nothing to one already kept."""
+    return bool(words) and any(len(words & other) >= NEAR_DUPLICATE * len(words) for other in kept)
+
+
 def merge_facts(previous: str, turns: Sequence[tuple[str, str]]) -> list[Fact]:
     facts = parse_summary(previous)
     seen = {NORMALISE.sub("", fact.text.lower()) for fact in facts}
-    for role, content in turns:
-        for text, score in turn_facts(role, content):
+    kept_words = [_words(fact.text) for fact in facts]
+    for index, (role, content) in enumerate(turns):
+        answered = role == "user" and index + 1 < len(turns) and turns[index + 1][0] == "assistant"
+        for text, score in turn_facts(role, content, answered=answered):
             key = NORMALISE.sub("", text.lower())
-            if key and key not in seen:
-                seen.add(key)
-                facts.append(Fact("U" if role == "user" else "A", text, score, len(facts)))
+            words = _words(text)
+            if not key or key in seen or _restates(words, kept_words):
+                continue
+            seen.add(key)
+            kept_words.append(words)
+            facts.append(Fact("U" if role == "user" else "A", text, score, len(facts)))
     return facts
 
 

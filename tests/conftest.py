@@ -118,3 +118,16 @@ def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1, messa
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def temporary_chat_worker(django_db_setup, django_db_blocker, tmp_path) -> Iterator[WorkerProcess]:
+    """A chat worker (the Procfile's threaded class) for one test, so every queue has a live worker.
+
+    It is stopped at the end of the test: a second chat worker alive during the chat tests would take their jobs.
+    """
+    worker = WorkerProcess(["chat"], log_path=tmp_path / "chat-worker.log", worker_class="chat.worker.ThreadedWorker")
+    with django_db_blocker.unblock():
+        worker.start()
+    yield worker
+    worker.stop()

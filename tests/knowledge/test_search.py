@@ -113,3 +113,17 @@ def test_single_method_modes_for_evaluation(corpus, admin_user):
     keyword_hits = search_chunks(query="password length", user=admin_user, k=3, mode="keyword")
     assert all(h.keyword_rank is None for h in vector_hits)
     assert all(h.vector_rank is None for h in keyword_hits)
+
+
+def test_very_common_terms_of_a_large_table_are_left_out_of_the_keyword_side(monkeypatch):
+    from knowledge import search
+
+    monkeypatch.setattr(search, "_common_terms", lambda: ({"the": 0.9, "pump": 0.03, "seal": 0.001}, 100_000.0))
+    assert search._distinctive(["the", "pump", "seal", "sk"]) == ["seal", "sk"]
+
+
+def test_common_terms_of_a_small_knowledge_base_are_kept(monkeypatch):
+    from knowledge import search
+
+    monkeypatch.setattr(search, "_common_terms", lambda: ({"the": 0.9, "pump": 0.5}, 150.0))
+    assert search._distinctive(["the", "pump", "seal"]) == ["the", "pump", "seal"]

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 
 from protostar.storage import minio_client
-from tests.conftest import WorkerProcess, wait_until
+from tests.conftest import wait_until
 
 
 @pytest.mark.django_db
@@ -77,20 +77,7 @@ def test_storage_rejects_wrong_secret():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("queue_name", ["chat", "knowledge", "summaries", "default"])
-def test_job_on_each_queue_runs_in_a_real_worker_process(live_workers, queue_name, tmp_path):
-    chat_worker = None
-    if queue_name == "chat":
-        # The chat queue has its own threaded worker class (as in the Procfile); start one just for this test.
-        chat_worker = WorkerProcess(["chat"], log_path=tmp_path / "chat.log", worker_class="chat.worker.ThreadedWorker")
-        chat_worker.start()
-    try:
-        _probe_queue(queue_name)
-    finally:
-        if chat_worker:
-            chat_worker.stop()
-
-
-def _probe_queue(queue_name: str) -> None:
+def test_job_on_each_queue_runs_in_a_real_worker_process(live_workers, temporary_chat_worker, queue_name):
     queue = django_rq.get_queue(queue_name)
     job = queue.enqueue("protostar.jobs.probe", queue_name)
     wait_until(lambda: job.refresh() or job.is_finished or job.is_failed, timeout=30, message="probe job")
