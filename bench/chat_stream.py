@@ -15,6 +15,11 @@ Memory = peak of the summed RSS of daphne, the worker(s) and their children, pos
 S3 server, sampled every 0.25 s. Baseline: XADD→XREAD BLOCK on the same Redis (one writer, one blocked reader).
 ``--tap`` also reads every answer's Redis stream from the bench process, splitting relay into model→Redis (worker)
 and Redis→browser (consumer + daphne); it adds N readers of load, so tapped rows are for diagnosis.
+
+Diagnosis: ``--profile`` samples the on-CPU Python stacks of daphne and the workers per round
+(``<data dir>/logs/profile-*.json``); ``--patch NAME`` runs daphne/workers with an experimental variant of
+``chat`` code (see ``PATCHES``; nothing under ``chat/`` changes); ``--env``/``--worker-env`` set settings such as
+``DB_CONN_MAX_AGE`` or ``OMP_NUM_THREADS``. Results: ``docs/benchmarks.md`` ("Chat streaming").
 """
 
 from __future__ import annotations

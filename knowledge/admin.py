@@ -15,7 +15,7 @@ from knowledge import services
 from knowledge.forms import SearchForm, UploadForm
 from knowledge.models import Document
 from knowledge.search import SearchError, search_chunks
-from knowledge.selectors import document_chunks
+from knowledge.selectors import document_chunks, document_download_url
 
 STATUS_COLOURS = {"queued": "#777", "processing": "#0a66c2", "ready": "#1a7f37", "failed": "#cf222e"}
 
@@ -155,14 +155,7 @@ class DocumentAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
         document = get_object_or_404(Document, pk=pk)
-        url = document.file.storage.url(
-            document.file.name,
-            parameters={
-                "ResponseContentDisposition": f'attachment; filename="{_ascii_name(document)}"',
-                "ResponseContentType": document.content_type,
-            },
-        )
-        return HttpResponseRedirect(url)
+        return HttpResponseRedirect(document_download_url(document=document))
 
     def search_view(self, request: HttpRequest) -> HttpResponse:
         form = SearchForm(request.GET or None)
@@ -189,7 +182,3 @@ class DocumentAdmin(admin.ModelAdmin):
             paginator = Paginator(document_chunks(document=document), 50)
             extra_context["chunk_page"] = paginator.get_page(request.GET.get("chunks"))
         return super().change_view(request, object_id, form_url, extra_context)
-
-
-def _ascii_name(document: Document) -> str:
-    return "".join(c if c.isascii() and c not in '"\\' else "_" for c in document.original_filename) or "document"

@@ -156,9 +156,7 @@ def _filters(document_ids, uploaded_after, uploaded_before) -> tuple[str, list]:
     return " AND ".join(clauses), params
 
 
-def _build_sql(
-    *, vector, terms: list[str] | None, user, k: int, filters: tuple[str, list]
-) -> tuple[str, list]:
+def _build_sql(*, vector, terms: list[str] | None, user, k: int, filters: tuple[str, list]) -> tuple[str, list]:
     visible_sql, visible_params = visibility_filter_sql(user)
     where = f"{filters[0]} AND {visible_sql}"
     where_params = [*filters[1], *visible_params]

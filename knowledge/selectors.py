@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.db.models import Q, QuerySet
 
 from knowledge.models import Chunk, Document
@@ -41,3 +43,22 @@ def document_status_counts() -> dict[str, int]:
     from django.db.models import Count
 
     return dict(Document.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+
+
+# Presigned links are signed per click and expire quickly: a copied link stops working within a minute.
+DOWNLOAD_URL_SECONDS = 60
+
+
+def document_download_url(*, document: Document, inline: bool = False) -> str:
+    """A short-lived presigned URL for the original file, named as uploaded (Korean names included)."""
+    name = document.original_filename
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    # filename* carries the real (often Korean) name; the ASCII fallback is for clients that ignore it.
+    disposition = (
+        f"{'inline' if inline else 'attachment'}; filename=\"{fallback or 'document'}\"; filename*=UTF-8''{quote(name)}"
+    )
+    return document.file.storage.url(
+        document.file.name,
+        parameters={"ResponseContentDisposition": disposition, "ResponseContentType": document.content_type},
+        expire=DOWNLOAD_URL_SECONDS,
+    )

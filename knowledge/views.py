@@ -5,8 +5,6 @@ Every lookup goes through ``documents_visible_to``: a document the user may not 
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -14,12 +12,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from chat.views import content_security_policy
 from knowledge.models import Chunk, Document
-from knowledge.selectors import document_chunks, documents_visible_to
+from knowledge.selectors import document_chunks, document_download_url, documents_visible_to
 
 # The download URL is signed on each click, so it can be short-lived: long enough to start the download.
-DOWNLOAD_URL_SECONDS = 60
 PAGE_PASSAGES_LIMIT = 50
 
 
@@ -46,7 +42,6 @@ def _passages_on_page(document: Document, page: int | None) -> QuerySet[Chunk]:
 
 
 @never_cache
-@content_security_policy
 @login_required
 @require_GET
 def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
@@ -61,13 +56,6 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     return render(request, "chat/document.html", context)
 
 
-def _content_disposition(document: Document, kind: str) -> str:
-    name = document.original_filename
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
-    # filename* carries the real (often Korean) name; the ASCII fallback is for clients that ignore it.
-    return f"{kind}; filename=\"{fallback or 'document'}\"; filename*=UTF-8''{quote(name)}"
-
-
 @never_cache
 @login_required
 @require_GET
@@ -75,12 +63,4 @@ def document_file(request: HttpRequest, document_id: int) -> HttpResponse:
     """Redirect to a presigned storage URL; PDFs may open inline (``?inline=1``) so ``#page=N`` reaches the viewer."""
     document = _visible_document_or_404(request, document_id)
     inline = request.GET.get("inline") == "1" and document.content_type == "application/pdf"
-    url = document.file.storage.url(
-        document.file.name,
-        parameters={
-            "ResponseContentDisposition": _content_disposition(document, "inline" if inline else "attachment"),
-            "ResponseContentType": document.content_type,
-        },
-        expire=DOWNLOAD_URL_SECONDS,
-    )
-    return HttpResponseRedirect(url)
+    return HttpResponseRedirect(document_download_url(document=document, inline=inline))

@@ -120,6 +120,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "protostar.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "protostar.urls"
@@ -284,22 +285,29 @@ CHAT_JOB_TIMEOUT = _typed(env.int, "CHAT_JOB_TIMEOUT", 300)
 CHAT_LEASE_SECONDS = _typed(env.float, "CHAT_LEASE_SECONDS", 10.0)
 CHAT_RECENT_MESSAGES = _typed(env.int, "CHAT_RECENT_MESSAGES", 6)
 # Answers one `chat.worker.ThreadedWorker` process streams at once (each waits on the LLM, not the CPU).
-CHAT_WORKER_THREADS = _typed(env.int, "CHAT_WORKER_THREADS", 32)
-# Conversation memory: a job folds the unsummarized tail into a rolling summary once the tail (minus the newest
-# MEMORY_KEEP_RECENT_MESSAGES, which stay verbatim for follow-up questions) reaches MEMORY_TRIGGER_TOKENS.
-MEMORY_TRIGGER_TOKENS = _typed(env.int, "MEMORY_TRIGGER_TOKENS", 600)
-MEMORY_KEEP_RECENT_MESSAGES = _typed(env.int, "MEMORY_KEEP_RECENT_MESSAGES", 2)
-# One summarizer call reads at most this many tokens of turns; a longer backlog is folded in several rounds.
-MEMORY_FOLD_MAX_TOKENS = _typed(env.int, "MEMORY_FOLD_MAX_TOKENS", 4000)
-MEMORY_JOB_TIMEOUT = _typed(env.int, "MEMORY_JOB_TIMEOUT", 300)
+CHAT_WORKER_THREADS = _typed(env.int, "CHAT_WORKER_THREADS", 100)
 SUMMARIZER_BACKEND = _str(
     "SUMMARIZER_BACKEND",
     "summaries.summarizers.LLMSummarizer" if LLM_BASE_URL else "summaries.summarizers.ExtractiveSummarizer",
 )
+# Conversation memory: a job folds the unsummarized tail into a rolling summary once the tail (minus the newest
+# MEMORY_KEEP_RECENT_MESSAGES, which stay verbatim for follow-up questions) reaches MEMORY_TRIGGER_TOKENS. The
+# offline summarizer costs no model tokens, so it folds as soon as about one exchange is behind the verbatim window
+# (the prompt then carries the memory and one whole recent exchange); an LLM fold costs a model call (the summarize
+# prompt, the previous summary and the turns: ~700 tokens and more), so it waits for a bigger batch.
+MEMORY_TRIGGER_TOKENS = _typed(
+    env.int,
+    "MEMORY_TRIGGER_TOKENS",
+    100 if SUMMARIZER_BACKEND == "summaries.summarizers.ExtractiveSummarizer" else 600,
+)
+MEMORY_KEEP_RECENT_MESSAGES = _typed(env.int, "MEMORY_KEEP_RECENT_MESSAGES", 2)
+# One summarizer call reads at most this many tokens of turns; a longer backlog is folded in several rounds.
+MEMORY_FOLD_MAX_TOKENS = _typed(env.int, "MEMORY_FOLD_MAX_TOKENS", 4000)
+MEMORY_JOB_TIMEOUT = _typed(env.int, "MEMORY_JOB_TIMEOUT", 300)
 # Token budgets of the prompt, per part and in total (counted with TOKENIZER_ENCODING).
 CONTEXT_BUDGET_TOTAL = _typed(env.int, "CONTEXT_BUDGET_TOTAL", 6000)
 CONTEXT_BUDGET_PASSAGES = _typed(env.int, "CONTEXT_BUDGET_PASSAGES", 3000)
-CONTEXT_BUDGET_MEMORY = _typed(env.int, "CONTEXT_BUDGET_MEMORY", 800)
+CONTEXT_BUDGET_MEMORY = _typed(env.int, "CONTEXT_BUDGET_MEMORY", 600)
 CONTEXT_BUDGET_RECENT = _typed(env.int, "CONTEXT_BUDGET_RECENT", 1200)
 for _name in ("MEMORY_TRIGGER_TOKENS", "MEMORY_FOLD_MAX_TOKENS", "CONTEXT_BUDGET_TOTAL", "CONTEXT_BUDGET_MEMORY"):
     if globals()[_name] <= 0:

@@ -131,13 +131,20 @@ def parse_summary(previous: str) -> list[Fact]:
     return facts
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(WORD.findall(text.lower()))
+def _words(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The sentence's words, and those that tell one fact from a similar one (with a digit or a capital letter)."""
+    words = WORD.findall(text)
+    marked = frozenset(word.lower() for word in words if any(c.isdigit() or c.isupper() for c in word))
+    return frozenset(word.lower() for word in words), marked
 
 
-def _restates(words: frozenset[str], kept: list[frozenset[str]]) -> bool:
-    """Whether a sentence with ``words`` adds (almost) nothing to one already kept."""
-    return bool(words) and any(len(words & other) >= NEAR_DUPLICATE * len(words) for other in kept)
+def _restates(words: tuple[frozenset[str], frozenset[str]], kept: list[tuple[frozenset[str], frozenset[str]]]) -> bool:
+    """Whether a sentence adds (almost) nothing to one already kept: nearly the same words, and no name or number
+    the kept one lacks ("team 1 gets 11 days" is not a restatement of "team 0 gets 10 days")."""
+    plain, marked = words
+    return bool(plain) and any(
+        marked <= other and len(plain & other) >= NEAR_DUPLICATE * len(plain) for other, _ in kept
+    )
 
 
 def merge_facts(previous: str, turns: Sequence[tuple[str, str]]) -> list[Fact]:
@@ -158,8 +165,9 @@ def merge_facts(previous: str, turns: Sequence[tuple[str, str]]) -> list[Fact]:
 
 
 def fit_to_budget(facts: list[Fact], max_tokens: int) -> list[Fact]:
-    """Drop the weakest facts, oldest first among equals, until the summary fits; keeps chronological order."""
-    eviction = sorted(facts, key=lambda fact: (fact.score, fact.order))
+    """Drop facts until the summary fits, keeping chronological order: the assistant's first (answers restate the
+    documents, which retrieval finds again; what the user said is nowhere else), then the weakest, oldest first."""
+    eviction = sorted(facts, key=lambda fact: (fact.role == "U", fact.score, fact.order))
     # Per-line counts (+1 for the newline) find the cut quickly; the exact count of the joined text confirms it.
     sizes = {id(fact): count_tokens(fact.line) + 1 for fact in facts}
     total = sum(sizes.values())

@@ -116,12 +116,26 @@ class OpenAITokenStream:
         self._thread.start()
 
     def __iter__(self) -> Iterator[str]:
+        pending: tuple[str, object] | None = None
         while not self._done:
-            kind, value = self._queue.get()
+            kind, value = pending or self._queue.get()
+            pending = None
             if self._closed.is_set():
                 break
             if kind == "piece":
-                yield value
+                # Pieces that already arrived are joined into one: under load this cuts the per-token work
+                # downstream (a stream write, a socket frame) without ever waiting for more.
+                pieces = [value]
+                while pending is None:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item[0] == "piece":
+                        pieces.append(item[1])
+                    else:
+                        pending = item
+                yield "".join(pieces)
             elif kind == "error":
                 self._done = True
                 raise value

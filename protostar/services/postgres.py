@@ -60,7 +60,16 @@ class PostgresService:
 
                 shutil.chown(self.log_file, user=run_as)
             _commands.pg_ctl(
-                ["-w", "-t", "60", "-l", str(self.log_file), "-o", f"-h {LOOPBACK} -p {port} -k '' -c max_connections=400", "start"],
+                [
+                    "-w",
+                    "-t",
+                    "60",
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    f"-h {LOOPBACK} -p {port} -k '' -c max_connections=400",
+                    "start",
+                ],
                 pgdata=self.pgdata,
                 user=run_as,
                 timeout=90,

@@ -92,6 +92,7 @@ class S3Service:
 
     @staticmethod
     def _wait_until_answering(endpoint: str, secret: str, timeout: float = 60) -> None:
+        """Wait for the server, then create the private documents bucket if it is missing."""
         from minio import Minio
 
         client = Minio(endpoint.split("://", 1)[1], access_key=ACCESS_KEY, secret_key=secret, secure=False)
@@ -99,7 +100,8 @@ class S3Service:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                client.list_buckets()
+                if not client.bucket_exists(bucket_name=BUCKET):
+                    client.make_bucket(bucket_name=BUCKET)
                 return
             except Exception as exc:  # the server answers 5xx while its filer starts
                 last_error = exc

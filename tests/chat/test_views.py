@@ -12,8 +12,8 @@ from django.test import override_settings
 from django.urls import reverse
 
 from chat.models import Conversation, Message
-from chat.views import CONTENT_SECURITY_POLICY
 from knowledge.models import Document
+from protostar.middleware import CONTENT_SECURITY_POLICY
 
 pytestmark = pytest.mark.django_db
 

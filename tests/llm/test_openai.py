@@ -43,6 +43,26 @@ def closed_port() -> int:
 # --- Streaming ---------------------------------------------------------------------------------------------------
 
 
+def test_paced_stream_yields_each_piece_as_it_arrives(remote_llm):
+    remote_llm.script(reply=REPLY, tokens_per_second=40)
+    pieces, error = read_until_error(registry.get_chat_model().stream(REQUEST))
+    assert error is None
+    assert pieces == split_pieces(REPLY)
+
+
+def test_pieces_that_arrived_while_the_reader_was_busy_come_out_joined(remote_llm):
+    import time
+
+    remote_llm.script(reply=REPLY)
+    stream = registry.get_chat_model().stream(REQUEST)
+    pieces = []
+    for piece in stream:
+        pieces.append(piece)
+        time.sleep(0.05)  # a busy consumer: the rest of the answer queues up meanwhile
+    assert "".join(pieces) == REPLY
+    assert len(pieces) < len(split_pieces(REPLY))
+
+
 def test_stream_yields_scripted_tokens_in_order(remote_llm):
     remote_llm.script(reply=REPLY)
     stream = registry.get_chat_model().stream(REQUEST)
@@ -50,7 +70,6 @@ def test_stream_yields_scripted_tokens_in_order(remote_llm):
     pieces, error = read_until_error(stream)
 
     assert error is None
-    assert pieces == split_pieces(REPLY)
     assert "".join(pieces) == REPLY
     # The server reported usage in its final chunk: its word counts, not ours.
     assert stream.usage.completion_tokens == len(split_pieces(REPLY))
@@ -123,7 +142,7 @@ def test_stall_mid_stream_hits_the_read_timeout(remote_llm, settings):
 
     pieces, error = read_until_error(registry.get_chat_model().stream(REQUEST))
 
-    assert pieces == split_pieces(REPLY)[:2]
+    assert "".join(pieces) == "".join(split_pieces(REPLY)[:2])
     assert error is not None and error.code == "timeout"
     assert "0.5 s" in str(error)
     assert time.monotonic() - started < 5
@@ -147,7 +166,7 @@ def test_stream_ending_before_done_raises_interrupted_after_the_partial_text(rem
 
     pieces, error = read_until_error(registry.get_chat_model().stream(REQUEST))
 
-    assert pieces == split_pieces(REPLY)[:3]
+    assert "".join(pieces) == "".join(split_pieces(REPLY)[:3])
     assert error is not None and error.code == "stream_interrupted"
     assert len(remote_llm.requests) == 1  # a half-delivered answer is not silently retried
 
@@ -165,11 +184,11 @@ def test_close_from_another_thread_ends_a_stalled_stream_within_a_second(remote_
     pieces = []
     for piece in stream:
         pieces.append(piece)
-        if len(pieces) == 2:
+        if "".join(pieces) == "".join(split_pieces(REPLY)[:2]):  # both pieces before the stall, joined or not
             threading.Thread(target=close_soon).start()
     ended_at = time.monotonic()
 
-    assert pieces == split_pieces(REPLY)[:2]
+    assert "".join(pieces) == "".join(split_pieces(REPLY)[:2])
     assert ended_at - closed_at[0] < 1.0
     # The connection itself was cut, not just abandoned: the background reader finished too.
     assert stream.wait(timeout=1.0)

@@ -63,3 +63,16 @@ def test_part_configured_externally_is_not_started(fresh_launcher, monkeypatch):
     states = {s.name: s.state for s in fresh_launcher.status()}
     assert states["redis"] == "external"
     assert "REDIS_URL" not in read_env_file(fresh_launcher.env_file)
+
+
+def test_embedded_s3_server_starts_with_a_private_documents_bucket(fresh_launcher):
+    from minio import Minio
+    from minio.error import S3Error
+
+    env = fresh_launcher.up(["s3"])
+    endpoint = env["S3_ENDPOINT_URL"].split("://", 1)[1]
+    client = Minio(endpoint, access_key=env["S3_ACCESS_KEY"], secret_key=env["S3_SECRET_KEY"], secure=False)
+    assert client.bucket_exists(bucket_name=env["S3_BUCKET"])
+    anonymous = Minio(endpoint, secure=False)
+    with pytest.raises(S3Error):
+        anonymous.list_objects(bucket_name=env["S3_BUCKET"]).__next__()
