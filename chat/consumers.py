@@ -89,9 +89,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._follow(result.message_id, after_seq=0)
 
     async def _resume(self, request: events.Resume) -> None:
-        message = await _db(selectors.assistant_message_get_for_user)(
-            message_id=request.message, user=self.user
-        )
+        message = await _db(selectors.assistant_message_get_for_user)(message_id=request.message, user=self.user)
         if message is None:
             raise services.ChatError("not_found", f"Message {request.message} does not exist.", message=request.message)
         self._follow(message.pk, after_seq=request.after_seq)
