@@ -110,8 +110,9 @@ def _wrapper_tokens(passage: Passage) -> int:
 def recent_window(message: Message, *, after_id: int, budget: int) -> list[dict[str, str]]:
     """The turns after the memory's range and before the question, newest first until ``budget``; oldest first.
 
-    Stops at the first turn that does not fit (an older turn without the one after it would read out of context);
-    only the newest turn is cut to fit when it alone is too long.
+    Holds whole exchanges: it stops at the first turn that does not fit (an older turn without the one after it
+    would read out of context), and an answer whose question did not fit is left out too, so the window never opens
+    in the middle of an exchange. Only the newest turn is cut to fit when it alone is too long.
     """
     question_id = message.reply_to_id or message.pk
     turns = selectors.turns_between(conversation_id=message.conversation_id, after_id=after_id, before_id=question_id)
@@ -125,6 +126,8 @@ def recent_window(message: Message, *, after_id: int, budget: int) -> list[dict[
             break
         picked.append({"role": turn.role, "content": turn.content})
         used += size
+    if len(turns) > len(picked) > 1 and picked[-1]["role"] == Message.Role.ASSISTANT:
+        picked.pop()  # its question is older than the window
     return list(reversed(picked))
 
 

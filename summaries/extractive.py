@@ -132,9 +132,12 @@ def parse_summary(previous: str) -> list[Fact]:
 
 
 def _words(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """The sentence's words, and those that tell one fact from a similar one (with a digit or a capital letter)."""
+    """The sentence's words, and those that tell one fact from a similar one: with a digit, or a capital letter
+    other than the sentence's first."""
     words = WORD.findall(text)
-    marked = frozenset(word.lower() for word in words if any(c.isdigit() or c.isupper() for c in word))
+    marked = frozenset(
+        word.lower() for index, word in enumerate(words) if any(c.isdigit() or (index and c.isupper()) for c in word)
+    )
     return frozenset(word.lower() for word in words), marked
 
 

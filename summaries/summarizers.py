@@ -38,8 +38,8 @@ class Summarizer(Protocol):
 
 
 class ExtractiveSummarizer:
-    """Keeps the sentences with names, numbers, dates, decisions and questions (Korean and English). Offline,
-    deterministic, free: it spends no model tokens."""
+    """Keeps the sentences with names, numbers, dates, decisions and open questions (Korean and English), and only
+    the strongest of each answer. Offline, deterministic, free: it spends no model tokens."""
 
     name = "extractive"
 

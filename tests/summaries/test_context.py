@@ -111,3 +111,14 @@ def test_korean_and_english_are_counted_with_the_real_tokenizer(user, budgets):
     built = build_context(message=ask(conversation, korean), hits=[])
     assert built.parts["recent"] == count_tokens(korean) + count_tokens(english)
     assert built.parts["question"] == count_tokens(korean) and built.request.language == "ko"
+
+
+def test_recent_window_holds_whole_exchanges_only(user, budgets):
+    question, answer = "How many days?", "Team 1 gets 11 days of paid leave per year. " * 20  # ~200 tokens
+    conversation = make_conversation(user, [(question, answer)] * 3)
+    budgets.CONTEXT_BUDGET_RECENT = 2 * count_tokens(answer) + count_tokens(question)  # room for Q A A, not Q A Q A
+    built = build_context(message=ask(conversation, "And team 2?"), hits=[])
+    recent = built.request.messages[1:-1]
+    # The newest exchange only: the answer before it fits the budget but its question does not, so it is left out.
+    assert [m["role"] for m in recent] == ["user", "assistant"]
+    assert built.parts["recent"] == count_tokens(question) + count_tokens(answer)

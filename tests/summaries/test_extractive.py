@@ -54,3 +54,53 @@ def test_rolling_update_keeps_previous_facts_without_duplicates():
     first = summarize([("user", "The launch is on March 5 at 2 pm.")])
     second = summarize([("user", "The launch is on March 5 at 2 pm."), ("user", "Budget: 300 USD.")], previous=first)
     assert second.count("March 5") == 1 and "300 USD" in second and second.startswith(first)
+
+
+def test_answered_questions_are_dropped_unless_they_carry_a_fact():
+    text = summarize(
+        [
+            ("user", "How many leave days do we get a year?"),
+            ("assistant", "Full-time employees get 18 days a year [S1]."),
+            ("user", "Does team 7 get the same?"),
+            ("assistant", "Yes, 18 days [S1]."),
+            ("user", "Who approves a course longer than five days?"),
+        ]
+    )
+    assert "How many leave days" not in text  # answered, and nothing in it a later turn could not find again
+    assert "Does team 7 get the same?" in text  # answered, but it names team 7
+    assert "Who approves a course longer than five days?" in text  # still open
+    assert "18 days a year" in text and "[S1]" not in text
+
+
+def test_only_the_strongest_sentences_of_an_answer_are_kept():
+    answer = (
+        "The answer is in the Travel policy [S1]. Economy class is the default for flights under 6 hours [S1]. "
+        "Hotel costs are reimbursed up to 180 USD per night [S1]. Business class needs a director's approval [S1]. "
+        "It helps to share the same rule with everyone."
+    )
+    text = summarize([("user", "What does the travel policy say?"), ("assistant", answer)])
+    lines = text.splitlines()
+    assert len(lines) == 2 and all(line.startswith("A: ") for line in lines)
+    assert "Hotel costs are reimbursed up to 180 USD per night." in text and "share the same rule" not in text
+
+
+def test_restated_facts_are_kept_once_but_a_new_number_is_a_new_fact():
+    text = summarize(
+        [
+            ("user", "Our offsite is on March 5 at 2 pm in Jeju."),
+            ("user", "So, our offsite is on March 5 at 2 pm in Jeju!"),
+            ("user", "팀원은 12명입니다."),
+            ("user", "팀원은 14명입니다."),
+        ]
+    )
+    assert text.count("March 5") == 1 and "12명" in text and "14명" in text
+
+
+def test_reads_the_earlier_line_format_and_evicts_answers_before_what_the_user_said():
+    previous = "- U: The project code is PX-2024-17.\n- A: Claims over 500 USD need the cost-centre owner's approval."
+    quotes = [
+        ("assistant", f"Section {i} says employees accrue {i}.5 days per month on March {i} [S1].") for i in range(40)
+    ]
+    text = summarize(quotes, previous=previous, max_tokens=60)
+    assert text.startswith("U: The project code is PX-2024-17.") and count_tokens(text) <= 60
+    assert "500 USD" not in text  # the assistant's lines went first, the oldest of equal weight first

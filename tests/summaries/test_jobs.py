@@ -22,7 +22,7 @@ def answer(conversation, question: str) -> Message:
 
 
 def test_completed_answers_queue_a_memory_update_that_a_real_worker_applies(user, live_workers):
-    # Defaults of the worker process: MEMORY_TRIGGER_TOKENS=600, offline summarizer.
+    # Defaults of the worker process: offline summarizer, MEMORY_TRIGGER_TOKENS=100 (its default).
     # ~1,600 tokens of history: more than the recent-turns budget (1,200), over the trigger.
     conversation = make_conversation(user, [english_exchange(i) for i in range(20)])
     message = answer(conversation, "What about team 20?")
