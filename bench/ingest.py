@@ -84,7 +84,7 @@ def run_end_to_end(corpus) -> tuple[float, int, int]:
 
     for document in Document.objects.all():
         document_delete(document=document)
-    worker = start_worker(["knowledge"])
+    worker = start_worker(["knowledge"], worker_class="knowledge.worker.KnowledgeWorker")
     try:
         started = time.perf_counter()
         ids = [document_upload(data=data, filename=name).document.pk for name, data, _ in corpus]

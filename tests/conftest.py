@@ -45,7 +45,8 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         command = [sys.executable, "manage.py", "rqworker", *self.queues]
-        command += ["--worker-class", self.worker_class] if self.worker_class else ["--with-scheduler"]
+        command += ["--worker-class", self.worker_class] if self.worker_class else []
+        command += ["--with-scheduler"]
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -88,11 +89,10 @@ def worker_factory(django_db_setup, django_db_blocker, tmp_path_factory) -> Iter
     started: list[WorkerProcess] = []
     logs = tmp_path_factory.mktemp("workers")
 
-    def start(queues: list[str], **extra_env: str) -> WorkerProcess:
+    def start(queues: list[str], worker_class: str | None = None, **extra_env: str) -> WorkerProcess:
         with django_db_blocker.unblock():
-            worker = WorkerProcess(
-                queues, log_path=logs / f"{'-'.join(queues)}-{len(started)}.log", extra_env=extra_env
-            )
+            log_path = logs / f"{'-'.join(queues)}-{len(started)}.log"
+            worker = WorkerProcess(queues, log_path=log_path, extra_env=extra_env, worker_class=worker_class)
             started.append(worker.start())
         return worker
 
@@ -107,7 +107,7 @@ def live_workers(worker_factory) -> WorkerProcess:
 
     The chat queue is served by the threaded chat worker that the chat tests start with their own LLM settings.
     """
-    return worker_factory(["knowledge", "summaries", "default"])
+    return worker_factory(["knowledge", "summaries", "default"], worker_class="knowledge.worker.KnowledgeWorker")
 
 
 def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):

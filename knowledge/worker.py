@@ -1,0 +1,26 @@
+"""The knowledge queue's worker: jobs run in the worker process itself, with the embedder already loaded.
+
+A forking worker would load the embedding model and the tokenizer again in every work-horse and pay the fork on
+every document; here both are loaded once at start-up and stay hot. The job timeout still applies (rq's signal
+death penalty runs in this main thread), and a job's failure is caught by the job itself (``knowledge.tasks``).
+
+    manage.py rqworker knowledge --worker-class knowledge.worker.KnowledgeWorker --with-scheduler
+"""
+
+from __future__ import annotations
+
+from rq.worker import SimpleWorker
+
+
+class KnowledgeWorker(SimpleWorker):
+    def bootstrap(self, *args, **kwargs) -> None:
+        super().bootstrap(*args, **kwargs)
+        warm_up()
+
+
+def warm_up() -> None:
+    from protostar.llm.registry import get_embedder
+    from protostar.tokens import count_tokens
+
+    count_tokens("warm-up")
+    get_embedder().embed_passages(["warm-up"])
