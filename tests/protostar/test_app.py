@@ -116,3 +116,30 @@ def test_non_numeric_setting_fails_at_start_up_with_a_readable_message(tmp_path)
 def test_valid_configuration_passes_the_checks(tmp_path):
     result = _run_check(tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db
+def test_rq_dashboard_is_reachable_for_staff_only(admin_client, client, django_user_model):
+    assert admin_client.get("/admin/rq/").status_code == 200
+    assert b"knowledge" in admin_client.get("/admin/rq/").content
+    user = django_user_model.objects.create_user("plain", password="pw-long-enough-9")
+    client.force_login(user)
+    response = client.get("/admin/rq/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_production_settings_pass_the_deployment_checks(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PROTOSTAR_HTTPS": "true",
+            "SECRET_KEY": "k" * 30 + "Z9!x" * 10,
+            "ALLOWED_HOSTS": "chat.example.com",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
