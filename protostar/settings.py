@@ -283,7 +283,6 @@ CHAT_STREAM_TTL = _typed(env.int, "CHAT_STREAM_TTL", 3600)
 CHAT_JOB_TIMEOUT = _typed(env.int, "CHAT_JOB_TIMEOUT", 300)
 # A job run owns an answer through a Redis lease it renews every second; a re-run takes over only once it lapsed.
 CHAT_LEASE_SECONDS = _typed(env.float, "CHAT_LEASE_SECONDS", 10.0)
-CHAT_RECENT_MESSAGES = _typed(env.int, "CHAT_RECENT_MESSAGES", 6)
 # Answers one `chat.worker.ThreadedWorker` process streams at once (each waits on the LLM, not the CPU).
 CHAT_WORKER_THREADS = _typed(env.int, "CHAT_WORKER_THREADS", 100)
 SUMMARIZER_BACKEND = _str(
