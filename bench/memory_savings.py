@@ -167,38 +167,12 @@ class TurnRow:
 
 
 def knowledge_base() -> None:
-    from knowledge.lexical import search_terms_text
-    from knowledge.models import Chunk, Document
-    from protostar.llm.registry import get_embedder
+    from knowledge.models import Document
+    from tests.knowledge.factories import ready_document
 
     if Document.objects.filter(title="Memory bench handbook").exists():
         return
-    document = Document.objects.create(
-        title="Memory bench handbook",
-        original_filename="handbook.txt",
-        file=f"documents/{uuid.uuid4().hex}",
-        content_type="text/plain",
-        size=sum(len(text) for _, text in CHUNKS),
-        sha256=uuid.uuid4().hex + uuid.uuid4().hex,
-        status=Document.Status.READY,
-    )
-    vectors = get_embedder().embed_passages([text for _, text in CHUNKS])
-    offset = 0
-    for ordinal, ((section, text), vector) in enumerate(zip(CHUNKS, vectors, strict=True)):
-        Chunk.objects.create(
-            document=document,
-            ordinal=ordinal,
-            text=text,
-            page_start=ordinal + 1,
-            page_end=ordinal + 1,
-            section_path=section,
-            char_start=offset,
-            char_end=offset + len(text),
-            token_count=len(text.split()),
-            embedding=vector,
-            search_terms=search_terms_text(text),
-        )
-        offset += len(text)
+    ready_document(title="Memory bench handbook", chunks=CHUNKS)
 
 
 class PromptRecorder:

@@ -7,40 +7,14 @@ from bench.chatstream.common import KB_CHUNKS, USERS
 
 def ensure_knowledge_base() -> None:
     """Three ready chunks every user may read (like the chat tests), so each answer runs a real retrieval."""
-    from knowledge.lexical import search_terms_text
-    from knowledge.models import Chunk, Document
-    from protostar.llm.registry import get_embedder
+    from knowledge.models import Document
+    from tests.knowledge.factories import ready_document
 
-    document, created = Document.objects.get_or_create(
-        sha256="bench-chat-stream".ljust(64, "0"),
-        defaults={
-            "title": "Employee Handbook",
-            "original_filename": "handbook.txt",
-            "file": "documents/bench-chat-stream",
-            "content_type": "text/plain",
-            "size": 1000,
-            "status": Document.Status.READY,
-        },
-    )
-    if not created and document.chunks.exists():
+    sha256 = "bench-chat-stream".ljust(64, "0")
+    if Document.objects.filter(sha256=sha256, chunks__isnull=False).exists():
         return
-    vectors = get_embedder().embed_passages([text for _, text in KB_CHUNKS])
-    offset = 0
-    for ordinal, ((section, text), vector) in enumerate(zip(KB_CHUNKS, vectors, strict=True)):
-        Chunk.objects.create(
-            document=document,
-            ordinal=ordinal,
-            text=text,
-            page_start=ordinal + 1,
-            page_end=ordinal + 1,
-            section_path=section,
-            char_start=offset,
-            char_end=offset + len(text),
-            token_count=len(text.split()),
-            embedding=vector,
-            search_terms=search_terms_text(text),
-        )
-        offset += len(text)
+    Document.objects.filter(sha256=sha256).delete()
+    ready_document(title="Employee Handbook", chunks=KB_CHUNKS, sha256=sha256, file="documents/bench-chat-stream")
 
 
 def session_cookies(count: int) -> list[str]:

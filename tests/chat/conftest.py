@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -68,37 +67,9 @@ def llm(llm_server):
 @pytest.fixture
 def knowledge_base(db):
     """Three ready chunks (English and Korean) every signed-in user may read, embedded like ingestion does."""
-    from knowledge.lexical import search_terms_text
-    from knowledge.models import Chunk, Document
-    from protostar.llm.registry import get_embedder
+    from tests.knowledge.factories import ready_document
 
-    document = Document.objects.create(
-        title="Employee Handbook",
-        original_filename="handbook.txt",
-        file=f"documents/{uuid.uuid4().hex}",
-        content_type="text/plain",
-        size=1000,
-        sha256=uuid.uuid4().hex + uuid.uuid4().hex,
-        status=Document.Status.READY,
-    )
-    vectors = get_embedder().embed_passages([text for _, text in CHUNKS])
-    offset = 0
-    for ordinal, ((section, text), vector) in enumerate(zip(CHUNKS, vectors, strict=True)):
-        Chunk.objects.create(
-            document=document,
-            ordinal=ordinal,
-            text=text,
-            page_start=ordinal + 1,
-            page_end=ordinal + 1,
-            section_path=section,
-            char_start=offset,
-            char_end=offset + len(text),
-            token_count=len(text.split()),
-            embedding=vector,
-            search_terms=search_terms_text(text),
-        )
-        offset += len(text)
-    return document
+    return ready_document(title="Employee Handbook", chunks=CHUNKS)
 
 
 def session_cookie(client, user) -> bytes:
