@@ -70,6 +70,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self._resume(request)
         except (events.ProtocolError, services.ChatError) as exc:
             await self.send_event(events.error(code=exc.code, detail=exc.detail, message=exc.message))
+        except Exception:
+            # A fault on our side (database or Redis unreachable…) must not close the socket: say so and stay open.
+            logger.exception("chat request failed")
+            await self.send_event(
+                events.error(code="internal", detail="The request could not be processed right now; try again.")
+            )
 
     async def send_event(self, event: events.Event) -> None:
         await self.send(text_data=json.dumps(event, ensure_ascii=False))

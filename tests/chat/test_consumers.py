@@ -128,3 +128,30 @@ def test_same_client_id_returns_the_first_ask_instead_of_a_second_answer(client,
     first, second = async_to_sync(scenario)()
     assert first == second and first["type"] == "accepted"
     assert Message.objects.filter(conversation__owner=user).count() == 2
+
+
+def test_a_fault_on_our_side_answers_error_and_keeps_the_socket_open(client, django_user_model, monkeypatch):
+    from chat import services
+
+    user = django_user_model.objects.create_user("fault-user", password="pw-123456")
+    cookie = session_cookie(client, user)
+
+    def broken(**kwargs):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(services, "conversation_ask", broken)
+
+    async def scenario():
+        comm = communicator(cookie)
+        assert (await comm.connect())[0]
+        await send(comm, {"type": "ask", "conversation": None, "content": "hello", "client_id": "f1"})
+        first = await receive(comm)
+        await send(comm, {"type": "resume", "message": 999999, "after_seq": 0})
+        second = await receive(comm)
+        await comm.disconnect()
+        return first, second
+
+    first, second = async_to_sync(scenario)()
+    assert first["type"] == "error" and first["code"] == "internal"
+    assert "database" not in first["detail"], "internal details are not sent to the browser"
+    assert second["type"] == "error" and second["code"] == "not_found", "the socket still answers"
