@@ -50,7 +50,7 @@ from knowledge.services import document_delete, document_upload  # noqa: E402
 from protostar.llm.registry import get_embedder  # noqa: E402
 
 BENCH_USER = "bench-retrieval"
-MODES = ("vector", "keyword", "hybrid")
+MODES = ("vector", "keyword", "sparse", "hybrid")
 KINDS = ("direct", "paraphrase", "cross-lingual", "keyword")
 LANGS = ("ko", "en")
 CUTOFFS = (1, 5, 10)

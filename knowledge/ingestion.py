@@ -6,12 +6,14 @@ import logging
 from collections.abc import Iterator, Sequence
 
 from django.conf import settings
+from pgvector import SparseVector
 
 from knowledge.chunking import ChunkDraft, chunk_document
 from knowledge.extraction import DocumentRejected, extract
 from knowledge.lexical import search_terms_text
-from knowledge.models import Chunk, Document
+from knowledge.models import SPARSE_DIMENSIONS, Chunk, Document
 from knowledge.services import chunks_replace, document_claim, document_mark_failed, document_report_progress
+from protostar.llm.base import SparseEmbedder
 from protostar.llm.registry import get_embedder
 
 logger = logging.getLogger(__name__)
@@ -63,17 +65,34 @@ def _passage_text(document: Document, draft: ChunkDraft) -> str:
 
 def _embed(document: Document, drafts: list[ChunkDraft]) -> list[Chunk]:
     embedder = get_embedder()
+    sparse = sparse_embedder()
     total = len(drafts)
     document_report_progress(document_id=document.pk, done=0, total=total)
     chunks: list[Chunk] = []
     for batch in batched(drafts, max(1, settings.EMBEDDING_BATCH_SIZE)):
         texts = [_passage_text(document, draft) for draft in batch]
         vectors = embedder.embed_passages(texts)
-        chunks.extend(
-            _chunk_row(document, draft, text, vector) for draft, text, vector in zip(batch, texts, vectors, strict=True)
-        )
+        sparse_vectors = _sparse_rows(sparse, texts)
+        for draft, text, vector, sparse_vector in zip(batch, texts, vectors, sparse_vectors, strict=True):
+            chunk = _chunk_row(document, draft, text, vector)
+            chunk.sparse_embedding = sparse_vector
+            chunks.append(chunk)
         document_report_progress(document_id=document.pk, done=len(chunks), total=total)
     return chunks
+
+
+def sparse_embedder() -> SparseEmbedder | None:
+    """The embedder's sparse side, when it has one and the sparse list is enabled (SEARCH_SPARSE_WEIGHT > 0)."""
+    embedder = get_embedder()
+    if settings.SEARCH_SPARSE_WEIGHT > 0 and isinstance(embedder, SparseEmbedder):
+        return embedder
+    return None
+
+
+def _sparse_rows(sparse: SparseEmbedder | None, texts: list[str]) -> list[SparseVector | None]:
+    if sparse is None:
+        return [None] * len(texts)
+    return [SparseVector(terms, SPARSE_DIMENSIONS) for terms in sparse.embed_passages_sparse(texts)]
 
 
 def _chunk_row(document: Document, draft: ChunkDraft, passage_text: str, vector) -> Chunk:

@@ -6,10 +6,12 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import HnswIndex, SparseVectorField, VectorField
 
 # Frozen into the migration and the HNSW index; a system check refuses to start when the embedder disagrees.
 EMBEDDING_DIMENSIONS = 384
+# The sparse "latent terms" space of the bundled embedder; chunks embedded without one keep it empty.
+SPARSE_DIMENSIONS = 16384
 
 
 def document_storage_key(instance: Document, filename: str) -> str:
@@ -73,6 +75,7 @@ class Chunk(models.Model):
     char_end = models.PositiveIntegerField()
     token_count = models.PositiveIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    sparse_embedding = SparseVectorField(dimensions=SPARSE_DIMENSIONS, null=True, blank=True)
     # Korean-aware keyword terms (character bigrams for Hangul, lowercased words otherwise), space-separated;
     # the tsvector below is derived by PostgreSQL so it can never drift from the terms.
     search_terms = models.TextField(blank=True)
@@ -92,6 +95,13 @@ class Chunk(models.Model):
                 m=16,
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
+            ),
+            HnswIndex(
+                name="chunk_sparse_hnsw",
+                fields=["sparse_embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["sparsevec_ip_ops"],
             ),
             GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
         ]

@@ -14,13 +14,15 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from pgvector import SparseVector
 
 from knowledge.lexical import lexical_terms, query_terms, tsquery_text
-from knowledge.models import page_range_label
+from knowledge.models import SPARSE_DIMENSIONS, page_range_label
 from knowledge.selectors import visibility_filter_sql
 from protostar.llm.registry import get_embedder
 
 MAX_K = 100
+MODES = ("hybrid", "vector", "keyword", "sparse")
 SNIPPET_CHARS = 240
 
 
@@ -44,6 +46,7 @@ class SearchHit:
     keyword_rank: int | None
     score: float
     highlights: tuple[tuple[int, int], ...] = ()
+    sparse_rank: int | None = None
 
     @property
     def page_label(self) -> str:
@@ -82,17 +85,20 @@ def search_chunks(
 ) -> list[SearchHit]:
     """Ranked chunks for ``query`` among the ready documents ``user`` may read.
 
-    ``mode`` is ``hybrid`` (default), ``vector`` or ``keyword``; the single-method modes exist for evaluation.
+    ``mode`` is ``hybrid`` (default: every list fused), or one list alone for evaluation: ``vector``, ``keyword``
+    or ``sparse``.
     """
     query = validate_query(query)
     k = max(1, min(int(k), MAX_K))
-    if mode not in ("hybrid", "vector", "keyword"):
+    if mode not in MODES:
         raise SearchError(f"Unknown search mode {mode!r}.")
     terms = _distinctive(query_terms(query))
-    vector = get_embedder().embed_query(query) if mode != "keyword" else None
+    vector = get_embedder().embed_query(query) if mode in ("hybrid", "vector") else None
+    sparse = _sparse_query(query) if mode in ("hybrid", "sparse") else None
     sql, params = _build_sql(
         vector=vector,
-        terms=terms if mode != "vector" else None,
+        sparse=sparse,
+        terms=terms if mode in ("hybrid", "keyword") else None,
         user=user,
         k=k,
         filters=_filters(document_ids, uploaded_after, uploaded_before),
@@ -156,58 +162,79 @@ def _filters(document_ids, uploaded_after, uploaded_before) -> tuple[str, list]:
     return " AND ".join(clauses), params
 
 
-def _build_sql(*, vector, terms: list[str] | None, user, k: int, filters: tuple[str, list]) -> tuple[str, list]:
+def _build_sql(
+    *, vector, sparse: str | None, terms: list[str] | None, user, k: int, filters: tuple[str, list]
+) -> tuple[str, list]:
     visible_sql, visible_params = visibility_filter_sql(user)
-    where = f"{filters[0]} AND {visible_sql}"
-    where_params = [*filters[1], *visible_params]
+    where = (f"{filters[0]} AND {visible_sql}", [*filters[1], *visible_params])
     candidates = max(settings.SEARCH_CANDIDATES, k)
-    rrf_k = settings.SEARCH_RRF_K
-    ctes, params, sources = [], [], []
+    lists = []
     if vector is not None:
-        ctes.append(
-            "vec AS (SELECT id, row_number() OVER (ORDER BY dist) AS rank FROM ("
-            " SELECT c.id, c.embedding <=> %s::vector AS dist FROM knowledge_chunk c"
-            " JOIN knowledge_document d ON d.id = c.document_id"
-            f" WHERE {where} ORDER BY c.embedding <=> %s::vector LIMIT %s) v)"
-        )
-        literal = _vector_literal(vector)
-        params += [literal, *where_params, literal, candidates]
-        sources.append("vec")
+        lists.append(_nearest_list("vec", "c.embedding <=> %s::vector", _vector_literal(vector), where, candidates))
+    if sparse is not None:
+        # Inner product of latent-term weights (pgvector's <#> is its negative, so ascending is best first).
+        with_sparse = (f"{where[0]} AND c.sparse_embedding IS NOT NULL", where[1])
+        lists.append(_nearest_list("sp", "c.sparse_embedding <#> %s::sparsevec", sparse, with_sparse, candidates))
     if terms:
-        tsquery = tsquery_text(terms)
-        # Candidates by ts_rank_cd through the GIN index; then each candidate's coverage: the share of the query's
-        # distinct terms it contains. A chunk matching one stray bigram of a Korean question is weak evidence and
-        # must not outvote the vector side, so coverage both orders the list and scales its fused contribution.
-        ctes.append(
-            "kw AS (SELECT id, coverage, row_number() OVER (ORDER BY coverage DESC, rank_cd DESC, id) AS rank FROM ("
-            " SELECT t.id, t.rank_cd, cardinality(ARRAY(SELECT unnest(tsvector_to_array(t.search_vector))"
-            " INTERSECT SELECT unnest(%s::text[])))::float / %s AS coverage FROM ("
-            " SELECT c.id, c.search_vector, ts_rank_cd(c.search_vector, q) AS rank_cd"
-            " FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id,"
-            " to_tsquery('simple', %s) q"
-            f" WHERE c.search_vector @@ q AND {where} ORDER BY rank_cd DESC, c.id LIMIT %s) t) s"
-            " WHERE coverage >= %s)"
-        )
-        params += [terms, len(terms), tsquery, *where_params, candidates, _min_coverage(len(terms))]
-        sources.append("kw")
-    if not sources:
+        lists.append(_keyword_list(terms, where, candidates))
+    if not lists:
         return "SELECT NULL WHERE FALSE", []
-    vec_rank = "vec.rank" if "vec" in sources else "NULL::bigint"
-    kw_rank = "kw.rank" if "kw" in sources else "NULL::bigint"
-    kw_weight = "%s * kw.coverage" if "kw" in sources else "%s"
-    ids = " UNION ".join(f"SELECT id FROM {name}" for name in sources)
-    joins = "".join(f" LEFT JOIN {name} ON {name}.id = ids.id" for name in sources)
+    names = [name for name, *_ in lists]
+    ranks = [f"{name}.rank" if name in names else "NULL::bigint" for name in ("vec", "kw", "sp")]
+    weights = {"vec": settings.SEARCH_VECTOR_WEIGHT, "sp": settings.SEARCH_SPARSE_WEIGHT}
+    score = " + ".join(
+        f"COALESCE(%s{' * kw.coverage' if name == 'kw' else ''} / ({settings.SEARCH_RRF_K} + {name}.rank), 0)"
+        for name in names
+    )
     sql = (
-        f"WITH {', '.join(ctes)} "
-        f"SELECT c.id, c.document_id, d.title, d.original_filename, c.ordinal, c.page_start, c.page_end,"
-        f" c.section_path, c.text, {vec_rank}, {kw_rank},"
-        f" COALESCE(%s / ({rrf_k} + {vec_rank}), 0) + COALESCE({kw_weight} / ({rrf_k} + {kw_rank}), 0) AS score"
-        f" FROM ({ids}) ids{joins}"
-        " JOIN knowledge_chunk c ON c.id = ids.id JOIN knowledge_document d ON d.id = c.document_id"
+        f"WITH {', '.join(cte for _, cte, _ in lists)} "
+        "SELECT c.id, c.document_id, d.title, d.original_filename, c.ordinal, c.page_start, c.page_end,"
+        f" c.section_path, c.text, {', '.join(ranks)}, {score} AS score"
+        f" FROM ({' UNION '.join(f'SELECT id FROM {name}' for name in names)}) ids"
+        + "".join(f" LEFT JOIN {name} ON {name}.id = ids.id" for name in names)
+        + " JOIN knowledge_chunk c ON c.id = ids.id JOIN knowledge_document d ON d.id = c.document_id"
         " ORDER BY score DESC, c.id LIMIT %s"
     )
-    params += [settings.SEARCH_VECTOR_WEIGHT, settings.SEARCH_KEYWORD_WEIGHT, k]
+    params = [p for _, _, list_params in lists for p in list_params]
+    params += [weights.get(name, settings.SEARCH_KEYWORD_WEIGHT) for name in names] + [k]
     return sql, params
+
+
+def _nearest_list(name: str, distance: str, literal: str, where: tuple[str, list], candidates: int):
+    """The ``candidates`` nearest visible chunks by an index-backed distance, ranked 1…n."""
+    cte = (
+        f"{name} AS (SELECT id, row_number() OVER (ORDER BY dist) AS rank FROM ("
+        f" SELECT c.id, {distance} AS dist FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id"
+        f" WHERE {where[0]} ORDER BY {distance} LIMIT %s) n)"
+    )
+    return name, cte, [literal, *where[1], literal, candidates]
+
+
+def _keyword_list(terms: list[str], where: tuple[str, list], candidates: int):
+    # Candidates by ts_rank_cd through the GIN index; then each candidate's coverage: the share of the query's
+    # distinct terms it contains. A chunk matching one stray bigram of a Korean question is weak evidence and
+    # must not outvote the vector side, so coverage both orders the list and scales its fused contribution.
+    cte = (
+        "kw AS (SELECT id, coverage, row_number() OVER (ORDER BY coverage DESC, rank_cd DESC, id) AS rank FROM ("
+        " SELECT t.id, t.rank_cd, cardinality(ARRAY(SELECT unnest(tsvector_to_array(t.search_vector))"
+        " INTERSECT SELECT unnest(%s::text[])))::float / %s AS coverage FROM ("
+        " SELECT c.id, c.search_vector, ts_rank_cd(c.search_vector, q) AS rank_cd"
+        " FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id,"
+        " to_tsquery('simple', %s) q"
+        f" WHERE c.search_vector @@ q AND {where[0]} ORDER BY rank_cd DESC, c.id LIMIT %s) t) s"
+        " WHERE coverage >= %s)"
+    )
+    params = [terms, len(terms), tsquery_text(terms), *where[1], candidates, _min_coverage(len(terms))]
+    return "kw", cte, params
+
+
+def _sparse_query(query: str) -> str | None:
+    from knowledge.ingestion import sparse_embedder
+
+    embedder = sparse_embedder()
+    if embedder is None:
+        return None
+    return SparseVector(embedder.embed_query_sparse(query), SPARSE_DIMENSIONS).to_text()
 
 
 def _min_coverage(term_count: int) -> float:
@@ -220,7 +247,21 @@ def _vector_literal(vector) -> str:
 
 
 def _hit(row, terms: list[str]) -> SearchHit:
-    (chunk_id, document_id, title, filename, ordinal, page_start, page_end, section, text, vrank, krank, score) = row
+    (
+        chunk_id,
+        document_id,
+        title,
+        filename,
+        ordinal,
+        page_start,
+        page_end,
+        section,
+        text,
+        vrank,
+        krank,
+        srank,
+        score,
+    ) = row
     snippet, highlights = make_snippet(text, terms)
     return SearchHit(
         chunk_id=chunk_id,
@@ -235,6 +276,7 @@ def _hit(row, terms: list[str]) -> SearchHit:
         snippet=snippet,
         vector_rank=vrank,
         keyword_rank=krank,
+        sparse_rank=srank,
         score=round(float(score), 6),
         highlights=highlights,
     )

