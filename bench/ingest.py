@@ -59,10 +59,12 @@ def run_bare(corpus) -> tuple[float, int, int]:
 
     from knowledge.chunking import chunk_document
     from knowledge.extraction import detect_content_type, extract
+    from knowledge.ingestion import sparse_embedder
     from protostar.llm.registry import get_embedder
 
     embedder = get_embedder()
     embedder.embed_passages(["warm-up"])
+    sparse = sparse_embedder()
     pages = chunks = 0
     started = time.perf_counter()
     for name, data, page_count in corpus:
@@ -72,7 +74,10 @@ def run_bare(corpus) -> tuple[float, int, int]:
         )
         batch = settings.EMBEDDING_BATCH_SIZE
         for start in range(0, len(drafts), batch):
-            embedder.embed_passages([d.text for d in drafts[start : start + batch]])
+            texts = [d.text for d in drafts[start : start + batch]]
+            embedder.embed_passages(texts)
+            if sparse is not None:  # the same two model passes ingestion makes
+                sparse.embed_passages_sparse(texts)
         pages += page_count
         chunks += len(drafts)
     return time.perf_counter() - started, pages, chunks
