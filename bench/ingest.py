@@ -59,12 +59,11 @@ def run_bare(corpus) -> tuple[float, int, int]:
 
     from knowledge.chunking import chunk_document
     from knowledge.extraction import detect_content_type, extract
-    from knowledge.ingestion import sparse_embedder
-    from protostar.llm.registry import get_embedder
+    from protostar.llm.registry import get_embedder, get_sparse_embedder
 
     embedder = get_embedder()
     embedder.embed_passages(["warm-up"])
-    sparse = sparse_embedder()
+    sparse = get_sparse_embedder()
     pages = chunks = 0
     started = time.perf_counter()
     for name, data, page_count in corpus:

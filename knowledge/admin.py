@@ -88,9 +88,6 @@ class DocumentAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">download</a>', reverse("admin:knowledge_document_download", args=[obj.pk]))
 
     # -- writes go through the services -----------------------------------------------------------------
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return super().has_add_permission(request)
-
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:knowledge_document_upload"))
 

@@ -14,7 +14,7 @@ from knowledge.lexical import search_terms_text
 from knowledge.models import SPARSE_DIMENSIONS, Chunk, Document
 from knowledge.services import chunks_replace, document_claim, document_mark_failed, document_report_progress
 from protostar.llm.base import SparseEmbedder
-from protostar.llm.registry import get_embedder
+from protostar.llm.registry import get_embedder, get_sparse_embedder
 
 logger = logging.getLogger(__name__)
 SECTION_SEPARATOR = " › "
@@ -65,7 +65,7 @@ def _passage_text(document: Document, draft: ChunkDraft) -> str:
 
 def _embed(document: Document, drafts: list[ChunkDraft]) -> list[Chunk]:
     embedder = get_embedder()
-    sparse = sparse_embedder()
+    sparse = get_sparse_embedder()
     total = len(drafts)
     document_report_progress(document_id=document.pk, done=0, total=total)
     chunks: list[Chunk] = []
@@ -79,14 +79,6 @@ def _embed(document: Document, drafts: list[ChunkDraft]) -> list[Chunk]:
             chunks.append(chunk)
         document_report_progress(document_id=document.pk, done=len(chunks), total=total)
     return chunks
-
-
-def sparse_embedder() -> SparseEmbedder | None:
-    """The embedder's sparse side, when it has one and the sparse list is enabled (SEARCH_SPARSE_WEIGHT > 0)."""
-    embedder = get_embedder()
-    if settings.SEARCH_SPARSE_WEIGHT > 0 and isinstance(embedder, SparseEmbedder):
-        return embedder
-    return None
 
 
 def _sparse_rows(sparse: SparseEmbedder | None, texts: list[str]) -> list[SparseVector | None]:

@@ -19,7 +19,7 @@ from pgvector import SparseVector
 from knowledge.lexical import lexical_terms, query_terms, tsquery_text
 from knowledge.models import SPARSE_DIMENSIONS, page_range_label
 from knowledge.selectors import visibility_filter_sql
-from protostar.llm.registry import get_embedder
+from protostar.llm.registry import get_embedder, get_sparse_embedder
 
 MAX_K = 100
 MODES = ("hybrid", "vector", "keyword", "sparse")
@@ -229,9 +229,7 @@ def _keyword_list(terms: list[str], where: tuple[str, list], candidates: int):
 
 
 def _sparse_query(query: str) -> str | None:
-    from knowledge.ingestion import sparse_embedder
-
-    embedder = sparse_embedder()
+    embedder = get_sparse_embedder()
     if embedder is None:
         return None
     return SparseVector(embedder.embed_query_sparse(query), SPARSE_DIMENSIONS).to_text()

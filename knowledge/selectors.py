@@ -39,12 +39,6 @@ def document_chunks(*, document: Document) -> QuerySet[Chunk]:
     )
 
 
-def document_status_counts() -> dict[str, int]:
-    from django.db.models import Count
-
-    return dict(Document.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-
-
 # Presigned links are signed per click and expire quickly: a copied link stops working within a minute.
 DOWNLOAD_URL_SECONDS = 60
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -153,6 +152,3 @@ def chunks_replace(*, document: Document, chunks: list[Chunk], page_count: int |
             updated_at=timezone.now(),
         )
     return True
-
-
-ProgressCallback = Callable[[int, int], None]

@@ -6,19 +6,24 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('knowledge', '0001_initial'),
+        ("knowledge", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='chunk',
-            name='sparse_embedding',
+            model_name="chunk",
+            name="sparse_embedding",
             field=pgvector.django.sparsevec.SparseVectorField(blank=True, dimensions=16384, null=True),
         ),
         migrations.AddIndex(
-            model_name='chunk',
-            index=pgvector.django.indexes.HnswIndex(ef_construction=64, fields=['sparse_embedding'], m=16, name='chunk_sparse_hnsw', opclasses=['sparsevec_ip_ops']),
+            model_name="chunk",
+            index=pgvector.django.indexes.HnswIndex(
+                ef_construction=64,
+                fields=["sparse_embedding"],
+                m=16,
+                name="chunk_sparse_hnsw",
+                opclasses=["sparsevec_ip_ops"],
+            ),
         ),
     ]

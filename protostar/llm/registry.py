@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from protostar.llm.base import ChatModel, Embedder
+from protostar.llm.base import ChatModel, Embedder, SparseEmbedder
 
 if TYPE_CHECKING:
     from summaries.summarizers import Summarizer
@@ -42,6 +42,14 @@ def get_chat_model() -> ChatModel:
 def get_summarizer() -> Summarizer:
     """The conversation-memory summarizer (``SUMMARIZER_BACKEND``); see ``summaries.summarizers``."""
     return import_string(settings.SUMMARIZER_BACKEND)()
+
+
+def get_sparse_embedder() -> SparseEmbedder | None:
+    """The embedder's sparse side, when it has one and the sparse list is on (SEARCH_SPARSE_WEIGHT > 0)."""
+    embedder = get_embedder()
+    if settings.SEARCH_SPARSE_WEIGHT > 0 and isinstance(embedder, SparseEmbedder):
+        return embedder
+    return None
 
 
 def reset() -> None:
