@@ -8,8 +8,6 @@ stream write and the final save are fenced by the run's attempt id, so a stale r
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -21,9 +19,9 @@ from django.utils import timezone
 from chat import events, selectors, services, streams
 from chat.models import Message
 from chat.services import AnswerOutcome
+from chat.watch import Watch, answer_watcher
 
 logger = logging.getLogger(__name__)
-STOP_POLL_SECONDS = 0.2
 
 
 def answer_message(*, message_id: int) -> str | None:
@@ -35,20 +33,23 @@ def answer_message(*, message_id: int) -> str | None:
     if not owner.acquire():
         logger.info("message %s is being answered by a live run; this run backs off", message_id)
         return None
+    # Watched from the lease on: retrieval under load can outlast a lease that only streaming renewed.
+    watch = answer_watcher().watch(owner)
     try:
         message = services.message_claim(message_id=message_id, attempt_id=owner.attempt_id)
         if message is None:
             return None
-        return _answer_claimed(message, owner)
+        return _answer_claimed(message, owner, watch)
     except streams.LeaseLost:
         logger.warning("message %s: attempt %s was superseded", message_id, owner.attempt_id)
         return None
     finally:
+        answer_watcher().forget(watch)
         owner.release()
         owner.conn.delete(streams.stop_key(message_id))
 
 
-def _answer_claimed(message: Message, owner: streams.AnswerStream) -> str | None:
+def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch) -> str | None:
     if owner.conn.exists(streams.stream_key(message.pk)):
         # A dead run already streamed part of this answer: readers must drop it before the new one arrives.
         owner.append(events.RESET, events.reset_data(reason="retry"))
@@ -66,7 +67,7 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream) -> str | None
         return _finish(message, owner, outcome)
     # Streaming takes seconds to minutes: give the database connection back instead of holding one per answer.
     connections.close_all()
-    outcome = generate(owner, model, request)
+    outcome = generate(owner, watch, model, request)
     outcome.sources = sources
     outcome.model_name = getattr(model, "model_name", "")
     _count_missing_usage(outcome, request)
@@ -156,58 +157,17 @@ def _chat_model() -> Any:
     return get_chat_model()
 
 
-class _Watcher(threading.Thread):
-    """Stops the token stream when a stop request arrives or the lease is lost; renews the lease meanwhile."""
-
-    def __init__(self, owner: streams.AnswerStream) -> None:
-        super().__init__(name=f"chat-stop-{owner.message_id}", daemon=True)
-        self.owner = owner
-        self.tokens: Any = None
-        self.stopped = threading.Event()
-        self.lease_lost = threading.Event()
-        self.done = threading.Event()
-        self._lock = threading.Lock()
-
-    def attach(self, tokens: Any) -> None:
-        with self._lock:
-            self.tokens = tokens
-            interrupted = self.stopped.is_set() or self.lease_lost.is_set()
-        if interrupted:
-            tokens.close()
-
-    def run(self) -> None:
-        renew_at = time.monotonic() + 1.0
-        while not self.done.is_set():
-            if self.owner.stop_requested(timeout=STOP_POLL_SECONDS):
-                self._interrupt(self.stopped)
-                return
-            if time.monotonic() >= renew_at:
-                if not self.owner.renew():
-                    self._interrupt(self.lease_lost)
-                    return
-                renew_at = time.monotonic() + 1.0
-
-    def _interrupt(self, reason: threading.Event) -> None:
-        with self._lock:
-            reason.set()
-            tokens = self.tokens
-        if tokens is not None:
-            tokens.close()
-
-
-def generate(owner: streams.AnswerStream, model: Any, request: Any) -> AnswerOutcome:
+def generate(owner: streams.AnswerStream, watch: Watch, model: Any, request: Any) -> AnswerOutcome:
     """Stream the model into the answer stream until it ends, fails, is stopped, or this run loses the answer."""
     from protostar.llm.base import LLMError
 
-    watcher = _Watcher(owner)
-    watcher.start()
     parts: list[str] = []
     outcome = AnswerOutcome(status=Message.Status.COMPLETE)
     try:
         tokens = model.stream(request)
-        watcher.attach(tokens)
+        watch.attach(tokens)
         for piece in tokens:
-            if watcher.stopped.is_set() or watcher.lease_lost.is_set():
+            if watch.interrupted:
                 break
             if not piece:
                 continue
@@ -224,11 +184,9 @@ def generate(owner: streams.AnswerStream, model: Any, request: Any) -> AnswerOut
     except Exception as exc:
         logger.exception("message %s: the model stream failed", owner.message_id)
         outcome = _fault(outcome, "llm_error", _readable(exc))
-    finally:
-        watcher.done.set()
-    if watcher.lease_lost.is_set():
+    if watch.lease_lost.is_set():
         raise streams.LeaseLost(f"message {owner.message_id}: lease lost while streaming")
-    if watcher.stopped.is_set():
+    if watch.stopped.is_set():
         # Closing the stream may surface as an error from the vendor client: a requested stop is still a stop.
         outcome.status, outcome.error_code, outcome.error = Message.Status.CANCELLED, "", ""
     outcome.content = "".join(parts)

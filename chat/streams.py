@@ -24,11 +24,6 @@ redis.call('XADD', KEYS[2], '0-' .. seq, 'type', ARGV[3], 'data', ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return seq
 """
-# KEYS: lease. ARGV: attempt id, lease ms. Extends the lease only for its holder.
-_RENEW = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
@@ -67,7 +62,6 @@ class AnswerStream:
 
     def __post_init__(self) -> None:
         self._append = self.conn.register_script(_APPEND)
-        self._renew = self.conn.register_script(_RENEW)
         self._release = self.conn.register_script(_RELEASE)
 
     @property
@@ -77,9 +71,6 @@ class AnswerStream:
     def acquire(self) -> bool:
         """Take the lease unless a live run holds it (NX): the one mutual exclusion between runs of a job."""
         return bool(self.conn.set(lease_key(self.message_id), self.attempt_id, nx=True, px=self._lease_ms))
-
-    def renew(self) -> bool:
-        return bool(self._renew(keys=[lease_key(self.message_id)], args=[self.attempt_id, self._lease_ms]))
 
     def release(self) -> None:
         self._release(keys=[lease_key(self.message_id)], args=[self.attempt_id])
@@ -92,10 +83,6 @@ class AnswerStream:
         if seq == -1:
             raise LeaseLost(f"message {self.message_id}: attempt {self.attempt_id} lost its lease")
         return int(seq)
-
-    def stop_requested(self, *, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a stop request (BLPOP returns as soon as one is pushed)."""
-        return self.conn.blpop([stop_key(self.message_id)], timeout=timeout) is not None
 
 
 def request_stop(conn: redis.Redis, message_id: int) -> None:

@@ -10,6 +10,7 @@ the answer job closes its database connection while it streams, so a thread hold
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -19,6 +20,11 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
+
+# The embedder's OpenMP threads spin while waiting for work by default; next to a hundred streaming answers that
+# spinning takes the CPU they need (measured per query under load: 99 → 37 ms CPU dense, 78 → 41 ms sparse).
+# Read when the engine loads, which is after this module is imported (in ``bootstrap``).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # How often a worker with every slot busy still sends its heartbeat (its key expires after worker_ttl + 60 s).
 SLOT_WAIT_SECONDS = 5.0

@@ -1,0 +1,45 @@
+"""One asyncio event loop per process, on a daemon thread, shared by every model stream of that process.
+
+A chat worker streams many answers at once. Reading each model stream on its own thread costs a thread per answer
+and a GIL hand-off per token; one event loop reads them all, and ``close()`` from any thread cancels a stream at
+once, even while it is still connecting or sleeping before a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process's loop, started on first use (and again in a forked child, which does not inherit the thread)."""
+    global _loop, _loop_pid
+    with _lock:
+        if _loop is None or _loop_pid != os.getpid() or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=run, name="llm-io", daemon=True).start()
+            ready.wait()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
+
+
+def submit(coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+    """Run ``coroutine`` on the process's loop; cancelling the returned future cancels the task."""
+    return asyncio.run_coroutine_threadsafe(coroutine, background_loop())
