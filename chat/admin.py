@@ -30,6 +30,7 @@ class MessageInline(ReadOnlyInline):
         "role",
         "status",
         "short_content",
+        "retrieval_query",
         "context_tokens",
         "full_history_tokens",
         "memory_version",

@@ -54,7 +54,8 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
         # A dead run already streamed part of this answer: readers must drop it before the new one arrives.
         owner.append(events.RESET, events.reset_data(reason="retry"))
     try:
-        hits = retrieve(message)
+        query = retrieval_query(message)
+        hits = retrieve(message, query)
         sources = sources_from_hits(hits)
         owner.append(events.SOURCES, events.sources_data(sources))
         request = build_messages(message, hits)
@@ -69,6 +70,7 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
     connections.close_all()
     outcome = generate(owner, watch, model, request)
     outcome.sources = sources
+    outcome.retrieval_query = query
     outcome.model_name = getattr(model, "model_name", "")
     _count_missing_usage(outcome, request)
     close_old_connections()
@@ -96,10 +98,23 @@ def _finish(message: Message, owner: streams.AnswerStream, outcome: AnswerOutcom
     return outcome.status
 
 
-def retrieve(message: Message) -> list[Any]:
+def retrieval_query(message: Message) -> str:
+    """The question as typed, or its standalone rewrite when earlier turns give it meaning (``chat.rewriting``)."""
+    from chat.rewriting import Turn
+    from protostar.llm.registry import get_query_rewriter
+
+    question = message.reply_to.content
+    history = selectors.recent_turns(message=message, limit=settings.CHAT_REWRITE_HISTORY_MESSAGES)
+    if not history:
+        return question
+    turns = [Turn(role=turn.role, content=turn.content) for turn in history]
+    return get_query_rewriter().rewrite(question=question, history=turns)
+
+
+def retrieve(message: Message, query: str) -> list[Any]:
     from knowledge.search import search_chunks
 
-    return search_chunks(query=message.reply_to.content, user=message.conversation.owner, k=settings.CHAT_TOP_K)
+    return search_chunks(query=query, user=message.conversation.owner, k=settings.CHAT_TOP_K)
 
 
 def sources_from_hits(hits: Sequence[Any]) -> list[dict[str, Any]]:

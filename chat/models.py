@@ -44,6 +44,8 @@ class Message(models.Model):
     error = models.TextField(blank=True)
     # [{label, chunk_id, document_id, title, page, snippet, score}], in the order the answer cites them.
     sources = models.JSONField(default=list, blank=True)
+    # What retrieval searched for: the question, or its standalone rewrite when it was a follow-up.
+    retrieval_query = models.TextField(blank=True)
     model_name = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)

@@ -145,6 +145,7 @@ class AnswerOutcome:
     error_code: str = ""
     error: str = ""
     sources: list[dict[str, Any]] = field(default_factory=list)
+    retrieval_query: str = ""
     model_name: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -159,6 +160,7 @@ def message_finish(*, message_id: int, attempt_id: str, outcome: AnswerOutcome) 
         error_code=outcome.error_code,
         error=outcome.error,
         sources=outcome.sources,
+        retrieval_query=outcome.retrieval_query,
         model_name=outcome.model_name,
         prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens,

@@ -282,6 +282,13 @@ SEARCH_MAX_QUERY_CHARS = _typed(env.int, "SEARCH_MAX_QUERY_CHARS", 2000)
 # --- Chat and memory -------------------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = _typed(env.int, "CHAT_MAX_MESSAGE_CHARS", 8000)
 CHAT_TOP_K = _typed(env.int, "CHAT_TOP_K", 6)
+# How a follow-up becomes a search query (chat.rewriting): the model rewrites it when there is one.
+CHAT_QUERY_REWRITER = _str(
+    "CHAT_QUERY_REWRITER",
+    "chat.rewriting.LLMQueryRewriter" if LLM_BASE_URL else "chat.rewriting.RecentQuestionRewriter",
+)
+# Earlier turns the rewriter reads (the model rewriter; the offline one uses the previous question only).
+CHAT_REWRITE_HISTORY_MESSAGES = _typed(env.int, "CHAT_REWRITE_HISTORY_MESSAGES", 4)
 CHAT_STREAM_TTL = _typed(env.int, "CHAT_STREAM_TTL", 3600)
 CHAT_JOB_TIMEOUT = _typed(env.int, "CHAT_JOB_TIMEOUT", 300)
 # A job run owns an answer through a Redis lease it renews every second; a re-run takes over only once it lapsed.

@@ -11,12 +11,14 @@ from django.utils.module_loading import import_string
 from protostar.llm.base import ChatModel, Embedder, SparseEmbedder
 
 if TYPE_CHECKING:
+    from chat.rewriting import QueryRewriter
     from summaries.summarizers import Summarizer
 
 WATCHED_SETTINGS = {
     "EMBEDDER_BACKEND",
     "CHAT_MODEL_BACKEND",
     "SUMMARIZER_BACKEND",
+    "CHAT_QUERY_REWRITER",
     "LLM_BASE_URL",
     "LLM_MODEL",
     "LLM_API_KEY",
@@ -42,6 +44,11 @@ def get_chat_model() -> ChatModel:
 def get_summarizer() -> Summarizer:
     """The conversation-memory summarizer (``SUMMARIZER_BACKEND``); see ``summaries.summarizers``."""
     return import_string(settings.SUMMARIZER_BACKEND)()
+
+
+def get_query_rewriter() -> QueryRewriter:
+    """How a follow-up question becomes a search query (``CHAT_QUERY_REWRITER``); see ``chat.rewriting``."""
+    return import_string(settings.CHAT_QUERY_REWRITER)()
 
 
 def get_sparse_embedder() -> SparseEmbedder | None:

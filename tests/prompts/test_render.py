@@ -47,7 +47,7 @@ def test_unknown_variable_raises_an_error_naming_it():
 
 
 def test_unknown_prompt_raises_listing_the_shipped_ones():
-    with pytest.raises(UnknownPromptError, match="answer_extractive, answer_system, summarize"):
+    with pytest.raises(UnknownPromptError, match="answer_extractive, answer_system, condense_question, summarize"):
         render_prompt("answer_sytsem", language="en")
 
 

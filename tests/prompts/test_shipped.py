@@ -11,7 +11,7 @@ from prompts.errors import ShippedPromptError
 from prompts.render import default_template
 from prompts.shipped import load_prompt_file, shipped_prompt, shipped_prompts
 
-SHIPPED = ["answer_extractive", "answer_system", "summarize"]
+SHIPPED = ["answer_extractive", "answer_system", "condense_question", "summarize"]
 
 
 def render_default(name: str, **overrides) -> str:
@@ -20,7 +20,7 @@ def render_default(name: str, **overrides) -> str:
     return default_template(name).render({**prompt.sample_context(sample), **overrides})
 
 
-def test_the_three_prompts_ship_with_english_and_korean_samples():
+def test_the_prompts_ship_with_english_and_korean_samples():
     assert sorted(shipped_prompts()) == SHIPPED
     for prompt in shipped_prompts().values():
         assert prompt.sample_names == ["en", "ko"]
