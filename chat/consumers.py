@@ -121,7 +121,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         while True:
             entries = await streams.read_after(self.redis, message_id, last, block_ms=READ_BLOCK_MS)
-            for seq, kind, data in entries:
+            for seq, kind, data in streams.join_token_runs(entries):
                 await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
                 last = seq
                 if kind in events.FINAL_EVENT_TYPES:

@@ -104,6 +104,21 @@ def decode_entries(entries: list) -> list[tuple[int, str, dict[str, Any]]]:
     return decoded
 
 
+def join_token_runs(entries: list[tuple[int, str, dict[str, Any]]]) -> list[tuple[int, str, dict[str, Any]]]:
+    """Consecutive ``token`` entries as one, carrying the seq of the last: a reader that fell behind (a busy server,
+    a resume) catches up in one frame instead of one per piece. A reader that keeps up reads one entry at a time,
+    so nothing is ever held back to be joined."""
+    from chat.events import TOKEN
+
+    joined: list[tuple[int, str, dict[str, Any]]] = []
+    for seq, kind, data in entries:
+        if kind == TOKEN and joined and joined[-1][1] == TOKEN:
+            joined[-1] = (seq, TOKEN, {**data, "text": joined[-1][2]["text"] + data["text"]})
+        else:
+            joined.append((seq, kind, data))
+    return joined
+
+
 async def read_after(client, message_id: int, after_seq: int, *, block_ms: int) -> list[tuple[int, str, dict]]:
     """Entries after ``after_seq``, waiting up to ``block_ms`` for the first one (``redis.asyncio`` client)."""
     reply = await client.xread({stream_key(message_id): f"0-{after_seq}"}, count=500, block=block_ms)

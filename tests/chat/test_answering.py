@@ -44,7 +44,7 @@ def test_ask_streams_accepted_sources_tokens_end_and_stores_the_answer(cookie, k
     message = Message.objects.get(pk=accepted["message"])
     assert {t["type"] for t in tokens} == {"token"}
     seqs = [e["seq"] for e in events[1:]]
-    assert seqs == list(range(1, len(seqs) + 1))
+    assert seqs[0] == 1 and seqs == sorted(set(seqs))  # pieces read together arrive joined, with the last seq
     assert "".join(t["text"] for t in tokens) == REPLY == message.content
     assert end["finish_reason"] == "stop" and end["usage"]["completion_tokens"] > 0
     labels = [item["label"] for item in sources["items"]]
@@ -110,7 +110,9 @@ def test_resume_after_reconnect_replays_exactly_the_missing_tokens(cookie, knowl
 
     before, after, after_seq = async_to_sync(scenario)()
     seqs = [event["seq"] for event in after]
-    assert seqs[0] == after_seq + 1 and seqs == sorted(set(seqs)) and seqs == list(range(seqs[0], seqs[-1] + 1))
+    # What was missed comes first, joined into one token when several pieces waited; nothing is repeated.
+    assert seqs[0] > after_seq and seqs == sorted(set(seqs))
+    assert after[0]["type"] == "token"
     message = Message.objects.get(pk=before[0]["message"])
     assert message.status == Message.Status.COMPLETE
     joined = "".join(t["text"] for t in tokens_of(before) + tokens_of(after))
