@@ -106,6 +106,37 @@ def message_request_stop(*, user: AbstractBaseUser, message_id: int) -> Message:
     return message
 
 
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    """Give a conversation its owner's title (one line; the list order, by last activity, does not change)."""
+    line = " ".join((title or "").split())
+    if not line:
+        raise ChatError("invalid", "A title cannot be empty.")
+    limit = Conversation._meta.get_field("title").max_length
+    if len(line) > limit:
+        raise ChatError("too_long", f"A title can be at most {limit} characters long.")
+    conversation.title = line
+    conversation.save(update_fields=["title"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation with its messages and memory. Answers still being written are stopped first, and
+    their token streams dropped, so none of its text stays behind in Redis."""
+    conn = streams.sync_client()
+    unfinished = list(
+        conversation.messages.filter(
+            role=Message.Role.ASSISTANT, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
+        ).values_list("pk", flat=True)
+    )
+    for message_id in unfinished:
+        streams.request_stop(conn, message_id)
+    answer_ids = conversation.messages.filter(role=Message.Role.ASSISTANT).values_list("pk", flat=True)
+    keys = [streams.stream_key(message_id) for message_id in answer_ids]
+    conversation.delete()
+    if keys:
+        conn.delete(*keys)
+
+
 def _cancel_pending(conn: Any, message_id: int) -> None:
     # Holding the lease makes this an ordinary owner of the answer: a job that starts meanwhile backs off.
     owner = streams.AnswerStream(message_id=message_id, attempt_id=f"stop-{uuid.uuid4().hex[:26]}", conn=conn)

@@ -9,4 +9,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("c/<int:conversation_id>/", views.home, name="conversation"),
     path("conversations/<int:conversation_id>/messages", views.conversation_messages, name="messages"),
+    path("conversations/<int:conversation_id>/rename", views.conversation_rename, name="rename"),
+    path("conversations/<int:conversation_id>/delete", views.conversation_delete, name="delete"),
 ]

@@ -15,9 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from chat import selectors
+from chat import selectors, services
 from chat.models import Conversation, Message
 
 # A number no id reaches, replaced by ``{id}`` so the client can build document links from the URLconf.
@@ -53,6 +53,8 @@ def _client_config(conversation: Conversation | None) -> dict[str, Any]:
         "homeUrl": reverse("chat:home"),
         "conversationUrl": reverse("chat:conversation", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
         "messagesUrl": reverse("chat:messages", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
+        "renameUrl": reverse("chat:rename", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
+        "deleteUrl": reverse("chat:delete", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
         "documentUrl": reverse("knowledge:document", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
         "loginUrl": reverse(settings.LOGIN_URL),
     }
@@ -86,3 +88,28 @@ def conversation_messages(request: HttpRequest, conversation_id: int) -> JsonRes
             "messages": [message_payload(message) for message in messages],
         }
     )
+
+
+def _refused(error: services.ChatError) -> JsonResponse:
+    return JsonResponse({"error": {"code": error.code, "detail": error.detail}}, status=400)
+
+
+@never_cache
+@login_required
+@require_POST
+def conversation_rename(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    conversation = _conversation_or_404(request, conversation_id)
+    try:
+        services.conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
+    except services.ChatError as error:
+        return _refused(error)
+    return JsonResponse({"conversation": {"id": conversation.pk, "title": str(conversation)}})
+
+
+@never_cache
+@login_required
+@require_POST
+def conversation_delete(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    conversation = _conversation_or_404(request, conversation_id)
+    services.conversation_delete(conversation=conversation)
+    return JsonResponse({"deleted": conversation_id})

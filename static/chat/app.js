@@ -2,6 +2,7 @@
 // conversations. Every answer remembers the last `seq` it rendered so a reconnect can `resume` exactly where it
 // left off; duplicate or stale events are dropped by that same number.
 
+import { ConversationActions } from "./actions.js";
 import { ChatConnection } from "./connection.js";
 import { setLanguage } from "./render.js";
 import { Sidebar } from "./sidebar.js";
@@ -33,6 +34,28 @@ const sidebar = new Sidebar({
   scrim: $("scrim"),
   toggle: $("menu-toggle"),
   conversationUrl: config.conversationUrl,
+});
+
+const actions = new ConversationActions({
+  title: ui.title,
+  bar: $("conversation-actions"),
+  renameButton: $("rename-conversation"),
+  deleteButton: $("delete-conversation"),
+  form: $("rename-form"),
+  input: $("rename-input"),
+  cancel: $("rename-cancel"),
+  csrfToken: document.querySelector("#rename-form [name=csrfmiddlewaretoken]").value,
+  renameUrl: config.renameUrl,
+  deleteUrl: config.deleteUrl,
+  onRenamed: (id, title) => {
+    sidebar.rename(id, title);
+    if (state.conversation === id) setTitle(title);
+  },
+  onDeleted: (id) => {
+    sidebar.remove(id);
+    if (state.conversation === id) showNewConversation(true);
+  },
+  onError: (detail) => thread.addNotice(detail),
 });
 
 const state = {
@@ -118,6 +141,7 @@ function leaveView() {
 function showNewConversation(push) {
   leaveView();
   state.conversation = null;
+  actions.show(null);
   if (push) history.pushState({}, "", config.homeUrl);
   setTitle("New conversation");
   sidebar.markActive(null);
@@ -141,6 +165,7 @@ async function showConversation(id, push) {
   leaveView();
   const view = state.view;
   state.conversation = id;
+  actions.show(id);
   sidebar.markActive(id);
   if (push) history.pushState({}, "", config.conversationUrl.replace("{id}", id));
   let data;
@@ -254,6 +279,7 @@ function onAccepted(event) {
     setTitle(title);
   }
   state.conversation = event.conversation;
+  actions.show(event.conversation);
   sidebar.bringToTop(event.conversation, title);
   // A replayed accept (same client_id after a reconnect) may find the answer already on screen.
   const answer = state.answers.get(event.message) || addAnswer({ id: event.message });

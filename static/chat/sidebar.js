@@ -37,6 +37,18 @@ export class Sidebar {
     this.markActive(conversationId);
   }
 
+  rename(conversationId, title) {
+    const link = this.list.querySelector(`a[data-conversation="${conversationId}"]`);
+    if (!link) return;
+    link.textContent = title;
+    setLanguage(link, title);
+  }
+
+  remove(conversationId) {
+    this.list.querySelector(`a[data-conversation="${conversationId}"]`)?.parentElement.remove();
+    this.emptyNote.hidden = this.list.children.length > 0;
+  }
+
   open() {
     this.panel.classList.add("open");
     this.scrim.hidden = false;

@@ -16,10 +16,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from django.urls import reverse
 
-from chat.models import Message
+from chat.models import Conversation, Message
 from tests.conftest import ROOT, wait_until, worker_database_url
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -327,3 +329,39 @@ def test_shift_enter_adds_a_line_and_model_errors_show_inline(chat_page, llm):
     assert message.status == Message.Status.FAILED and message.error
     assert notice.text == message.error  # the readable detail, not a code
     assert driver.find_element(By.ID, "prompt").is_enabled() and not driver.find_element(By.ID, "stop").is_displayed()
+
+
+def test_a_conversation_is_renamed_and_deleted_from_the_page(chat_page, llm, user):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver = chat_page
+    assert not driver.find_element(By.ID, "conversation-actions").is_displayed()  # nothing to rename yet
+    llm.script(reply="Eighteen days a year [S1].", tokens_per_second=200)
+    ask(driver, "How many leave days?")
+    wait_for_status(driver, "complete")
+    conversation = Conversation.objects.get(owner=user)
+
+    driver.find_element(By.ID, "rename-conversation").click()
+    field = driver.find_element(By.ID, "rename-input")
+    assert field.get_attribute("value") == "How many leave days?"
+    field.clear()
+    field.send_keys("휴가 일수 정리", Keys.ENTER)
+    wait_until(lambda: driver.find_element(By.ID, "conversation-title").text == "휴가 일수 정리", timeout=10)
+    assert driver.find_element(By.CSS_SELECTOR, "#conversation-list a.active").text == "휴가 일수 정리"
+    conversation.refresh_from_db()
+    assert conversation.title == "휴가 일수 정리"
+
+    # Cancelling the confirmation keeps everything; accepting it deletes and returns to a new conversation.
+    driver.find_element(By.ID, "delete-conversation").click()
+    driver.switch_to.alert.dismiss()
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+    driver.find_element(By.ID, "delete-conversation").click()
+    driver.switch_to.alert.accept()
+    wait_until(lambda: driver.find_element(By.ID, "conversation-title").text == "New conversation", timeout=10)
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not driver.find_elements(By.CSS_SELECTOR, f'#conversation-list a[data-conversation="{conversation.pk}"]')
+    assert driver.find_element(By.ID, "no-conversations").is_displayed()
+    assert not driver.find_element(By.ID, "conversation-actions").is_displayed()
+    assert urlsplit(driver.current_url).path == reverse("chat:home")
+    assert_no_console_errors(driver)

@@ -182,3 +182,92 @@ def test_document_file_redirects_to_a_short_lived_presigned_url(client, alice):
     assert "filename*=UTF-8''" in query["response-content-disposition"][0]
     inline = client.get(reverse("knowledge:document-file", args=[document.pk]), {"inline": "1"})
     assert parse_qs(urlsplit(inline["Location"]).query)["response-content-disposition"][0].startswith("inline;")
+
+
+# --- rename and delete ------------------------------------------------------------------------------------------
+
+
+def test_owner_renames_a_conversation_in_korean_without_reordering_the_list(client, alice):
+    older, newer = make_conversation(alice, "first"), make_conversation(alice, "second")
+    client.force_login(alice)
+
+    response = client.post(reverse("chat:rename", args=[older.pk]), {"title": "  휴가   규정 \n 정리  "})
+
+    assert response.status_code == 200
+    assert response.json() == {"conversation": {"id": older.pk, "title": "휴가 규정 정리"}}
+    older.refresh_from_db()
+    assert older.title == "휴가 규정 정리"
+    listed = [c.pk for c in Conversation.objects.filter(owner=alice).order_by("-updated_at", "-id")]
+    assert listed == [newer.pk, older.pk]
+
+
+@pytest.mark.parametrize(
+    ("title", "code"), [("   ", "invalid"), ("", "invalid"), ("x" * 201, "too_long")], ids=["blank", "empty", "long"]
+)
+def test_bad_titles_are_refused_readably_and_change_nothing(client, alice, title, code):
+    conversation = make_conversation(alice, "kept")
+    client.force_login(alice)
+
+    response = client.post(reverse("chat:rename", args=[conversation.pk]), {"title": title})
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == code
+    assert response.json()["error"]["detail"]
+    conversation.refresh_from_db()
+    assert conversation.title == "kept"
+
+
+def test_other_users_conversations_cannot_be_renamed_or_deleted(client, alice, bob):
+    conversation = make_conversation(alice, "private")
+    client.force_login(bob)
+
+    assert client.post(reverse("chat:rename", args=[conversation.pk]), {"title": "mine"}).status_code == 404
+    assert client.post(reverse("chat:delete", args=[conversation.pk])).status_code == 404
+    conversation.refresh_from_db()
+    assert conversation.title == "private"
+
+
+def test_rename_and_delete_need_a_signed_in_post_with_a_csrf_token(client, alice):
+    conversation = make_conversation(alice, "guarded")
+    rename, delete = reverse("chat:rename", args=[conversation.pk]), reverse("chat:delete", args=[conversation.pk])
+
+    assert client.post(rename, {"title": "x"}).status_code == 302  # to the sign-in page
+    assert client.post(delete).status_code == 302
+    client.force_login(alice)
+    assert client.get(rename).status_code == 405 and client.get(delete).status_code == 405
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    assert strict.post(delete).status_code == 403
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_removes_messages_memory_and_stream_and_stops_an_unfinished_answer(client, alice):
+    from chat import streams
+    from chat.answering import answer_message
+    from summaries.models import ConversationSummary
+
+    conversation = make_conversation(alice, "to delete")
+    done = conversation.messages.get(role="assistant")
+    question = Message.objects.create(conversation=conversation, role="user", content="more?", status="complete")
+    pending = Message.objects.create(conversation=conversation, role="assistant", reply_to=question, status="pending")
+    ConversationSummary.objects.create(
+        conversation=conversation, version=1, text="memory", covers_from_message_id=1, covers_to_message_id=2
+    )
+    conn = streams.sync_client()
+    conn.xadd(streams.stream_key(done.pk), {"type": "token", "data": json.dumps({"text": "old"})}, id="0-1")
+    client.force_login(alice)
+
+    response = client.post(reverse("chat:delete", args=[conversation.pk]))
+
+    assert response.status_code == 200 and response.json() == {"deleted": conversation.pk}
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Message.objects.filter(pk__in=[done.pk, pending.pk]).exists()
+    assert not ConversationSummary.objects.filter(conversation_id=conversation.pk).exists()
+    assert not conn.exists(streams.stream_key(done.pk))
+    assert conn.lrange(streams.stop_key(pending.pk), 0, -1) == [b"1"]
+    # The queued job finds nothing to answer and writes nothing.
+    assert answer_message(message_id=pending.pk) is None
+    assert not conn.exists(streams.stream_key(pending.pk))
+    conn.delete(streams.stop_key(pending.pk))
