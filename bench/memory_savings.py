@@ -184,8 +184,8 @@ class PromptRecorder:
         self.last = None
         original = answering.build_messages
 
-        def recording(message, hits):
-            self.last = original(message, hits)
+        def recording(message, hits, **kwargs):
+            self.last = original(message, hits, **kwargs)
             return self.last
 
         answering.build_messages = recording

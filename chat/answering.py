@@ -58,7 +58,7 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
         hits = retrieve(message, query)
         sources = sources_from_hits(hits)
         owner.append(events.SOURCES, events.sources_data(sources))
-        request = build_messages(message, hits)
+        request = build_messages(message, hits, focus=query)
         model = _chat_model()
     except streams.LeaseLost:
         raise
@@ -132,7 +132,7 @@ def sources_from_hits(hits: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def build_messages(message: Message, hits: Sequence[Any]) -> Any:
+def build_messages(message: Message, hits: Sequence[Any], focus: str = "") -> Any:
     """The model request for ``message``: system prompt with the labelled passages and the conversation's memory,
     the recent turns and the question, within the context token budgets (``summaries.context``).
 
@@ -141,7 +141,7 @@ def build_messages(message: Message, hits: Sequence[Any]) -> Any:
     from summaries.context import build_context
     from summaries.services import message_context_record
 
-    built = build_context(message=message, hits=hits)
+    built = build_context(message=message, hits=hits, focus=focus)
     message_context_record(
         message_id=message.pk,
         attempt_id=message.attempt_id,

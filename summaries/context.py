@@ -30,7 +30,7 @@ class BuiltContext:
     parts: dict[str, int] = field(default_factory=dict)
 
 
-def build_context(*, message: Message, hits: Sequence[Any]) -> BuiltContext:
+def build_context(*, message: Message, hits: Sequence[Any], focus: str = "") -> BuiltContext:
     """The request for assistant ``message`` (whose ``reply_to`` is the question) with its token figures."""
     full_question = message.reply_to.content
     language = detect_language(full_question)
@@ -58,7 +58,7 @@ def build_context(*, message: Message, hits: Sequence[Any]) -> BuiltContext:
         "question": count_tokens(question),
     }
     return BuiltContext(
-        request=ChatRequest(messages=chat, passages=passages, question=question, language=language),
+        request=ChatRequest(messages=chat, passages=passages, question=question, language=language, focus=focus),
         context_tokens=sum(count_tokens(m["content"]) for m in chat),
         full_history_tokens=full_history_tokens(message, plain_system, full_question),
         memory_version=summary.version if summary is not None and system != plain_system else None,

@@ -76,6 +76,9 @@ class ChatRequest:
     passages: Sequence[Passage] = field(default_factory=list)
     question: str = ""
     language: str = "en"
+    # What the question is about when it only makes sense in its conversation ("and the second one?"): the
+    # standalone search query. Models that pick text themselves (the extractive one) match against it.
+    focus: str = ""
 
 
 class TokenStream(Protocol):

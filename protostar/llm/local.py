@@ -301,7 +301,7 @@ class ExtractiveChatModel:
 
     def answer(self, request: ChatRequest) -> str:
         language = "ko" if request.language == "ko" else "en"
-        chosen = select_sentences(request.passages, request.question)
+        chosen = select_sentences(request.passages, request.focus or request.question)
         excerpts = build_excerpts(request.passages, chosen)
         return render_answer(request.question, language, excerpts)
 

@@ -102,6 +102,17 @@ def test_extractive_answer_quotes_the_relevant_sentence_and_cites_it():
 
 
 @pytest.mark.django_db
+def test_a_follow_up_is_answered_from_what_its_focus_names():
+    request = ask("And what about that one?", [SHIPPING, POLICY])
+    request.focus = "Can gift cards be exchanged for cash?"
+
+    answer, _ = ExtractiveChatModel().complete(request)
+
+    assert "Gift cards cannot be exchanged for cash." in answer
+    assert "Refunds are accepted" not in answer and "Orders ship" not in answer
+
+
+@pytest.mark.django_db
 def test_korean_question_gets_korean_framing_and_the_korean_sentence():
     answer, _ = ExtractiveChatModel().complete(ask("환불은 며칠 안에 받을 수 있나요?", [KOREAN_POLICY], "ko"))
     english, _ = ExtractiveChatModel().complete(ask("Refund window?", [POLICY], "en"))
