@@ -55,7 +55,11 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
         owner.append(events.RESET, events.reset_data(reason="retry"))
     try:
         query = retrieval_query(message)
-        hits = retrieve(message, query)
+        asker = message.conversation.owner
+        # Retrieval first waits its turn for the embedder: when many answers start at once, a connection held
+        # meanwhile would keep one database backend per waiting answer (~100 at N = 100).
+        connections.close_all()
+        hits = retrieve(query=query, user=asker)
         sources = sources_from_hits(hits)
         owner.append(events.SOURCES, events.sources_data(sources))
         request = build_messages(message, hits, focus=query)
@@ -111,10 +115,11 @@ def retrieval_query(message: Message) -> str:
     return get_query_rewriter().rewrite(question=question, history=turns)
 
 
-def retrieve(message: Message, query: str) -> list[Any]:
+def retrieve(*, query: str, user: Any) -> list[Any]:
+    """The passages for ``query`` among the documents ``user`` may read (the embedder runs before any SQL)."""
     from knowledge.search import search_chunks
 
-    return search_chunks(query=query, user=message.conversation.owner, k=settings.CHAT_TOP_K)
+    return search_chunks(query=query, user=user, k=settings.CHAT_TOP_K)
 
 
 def sources_from_hits(hits: Sequence[Any]) -> list[dict[str, Any]]:
