@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis
 from django.conf import settings
+from django.utils import timezone
 
 # KEYS: lease, stream. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when fenced out.
 _APPEND = """
@@ -83,6 +85,53 @@ class AnswerStream:
         if seq == -1:
             raise LeaseLost(f"message {self.message_id}: attempt {self.attempt_id} lost its lease")
         return int(seq)
+
+
+class AsyncAppender:
+    """The answer's ``PieceSink``: appends token pieces from the model's event loop, fenced like ``append``.
+
+    ``parts`` is exactly the text that reached the stream, so the stored answer matches what readers saw.
+    """
+
+    def __init__(self, owner: AnswerStream) -> None:
+        self.owner = owner
+        self.parts: list[str] = []
+        self.first_written_at: datetime | None = None
+
+    async def write(self, text: str) -> None:
+        from chat.events import TOKEN, token_data
+
+        client, append = _async_redis()
+        seq = await append(
+            keys=[lease_key(self.owner.message_id), stream_key(self.owner.message_id)],
+            args=[
+                self.owner.attempt_id,
+                settings.CHAT_STREAM_TTL,
+                TOKEN,
+                json.dumps(token_data(text), ensure_ascii=False),
+            ],
+            client=client,
+        )
+        if seq == -1:
+            raise LeaseLost(f"message {self.owner.message_id}: attempt {self.owner.attempt_id} lost its lease")
+        self.first_written_at = self.first_written_at or timezone.now()
+        self.parts.append(text)
+
+
+_async_clients: dict[int, tuple[Any, Any]] = {}
+
+
+def _async_redis() -> tuple[Any, Any]:
+    """A ``redis.asyncio`` client and the append script for the running loop (a client belongs to its loop)."""
+    import asyncio
+
+    import redis.asyncio
+
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _async_clients:
+        client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+        _async_clients[loop_id] = (client, client.register_script(_APPEND))
+    return _async_clients[loop_id]
 
 
 def request_stop(conn: redis.Redis, message_id: int) -> None:

@@ -91,6 +91,31 @@ class TokenStream(Protocol):
     def close(self) -> None: ...
 
 
+class PieceSink(Protocol):
+    """Where a model that streams on the process's event loop writes its pieces itself (no thread hand-off per
+    piece). ``write`` runs on that loop; pieces that arrive while a write is in flight are joined into the next."""
+
+    async def write(self, text: str) -> None: ...
+
+
+class SinkStream(Protocol):
+    usage: Usage
+
+    def wait_done(self) -> None:
+        """Block until the stream has ended and every piece was written; raise its ``LLMError``, or what the sink
+        raised. Returns normally after ``close()``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SinkChatModel(Protocol):
+    """A chat model that can also stream straight into a ``PieceSink`` (the OpenAI-compatible one does)."""
+
+    def stream_to(self, request: ChatRequest, sink: PieceSink) -> SinkStream: ...
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     model_name: str

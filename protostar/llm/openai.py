@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from protostar.llm import aio
-from protostar.llm.base import ChatRequest, LLMError, Usage, Vector, count_tokens
+from protostar.llm.base import ChatRequest, LLMError, PieceSink, Usage, Vector, count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ def _messages_text(request: ChatRequest) -> str:
     return "\n".join(str(message.get("content") or "") for message in request.messages)
 
 
+class _SinkFailed(Exception):
+    """Carries (as ``__cause__``) what the sink raised, past the handlers meant for the model's own faults."""
+
+
 class OpenAITokenStream:
     """Pieces of a streamed chat completion, read on the process's event loop (``protostar.llm.aio``).
 
@@ -98,16 +102,26 @@ class OpenAITokenStream:
     ``close()`` from any thread cancels the task at once — connecting, waiting out a ``Retry-After`` or reading —
     which also drops the connection so the server stops generating. Errors reach the reader as ``LLMError`` after
     the pieces received before them.
+
+    Two ways to consume it: iterate it from a thread (pieces handed over through a queue), or give it a
+    ``PieceSink`` (``OpenAIChatModel.stream_to``) that the loop writes to itself — the chat worker's way, which
+    spares a thread wake-up per piece.
     """
 
-    def __init__(self, model: OpenAIChatModel, request: ChatRequest) -> None:
+    def __init__(self, model: OpenAIChatModel, request: ChatRequest, sink: PieceSink | None = None) -> None:
         self.usage = Usage()
-        self._model, self._request = model, request
+        self._model, self._request, self._sink = model, request, sink
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._closed = threading.Event()
         self._finished = threading.Event()
+        self._error: BaseException | None = None
         self._done = False
         self._task: asyncio.Task | None = None
+        # Sink mode: pieces waiting for the writer, which joins whatever queued up during its previous write.
+        self._pending: list[str] = []
+        self._wake: asyncio.Event | None = None
+        self._writer: asyncio.Task | None = None
+        self._reading_done = False
         self._loop = aio.background_loop()
         asyncio.run_coroutine_threadsafe(self._produce(), self._loop)
 
@@ -161,26 +175,83 @@ class OpenAITokenStream:
         """Wait until the request is over and its connection released; True if it is."""
         return self._finished.wait(timeout)
 
+    def wait_done(self) -> None:
+        """Sink mode: block until every piece is written; raise the stream's ``LLMError`` or the sink's error."""
+        self._finished.wait()
+        if self._error is not None:
+            raise self._error
+
     async def _produce(self) -> None:
         pieces: list[str] = []
-        outcome: tuple[str, Any] = ("end", None)
+        error: BaseException | None = None
         self._task = asyncio.current_task()
+        writer = self._start_writer() if self._sink is not None else None
         try:
-            if not self._closed.is_set():
-                await self._run(pieces)
+            try:
+                if not self._closed.is_set():
+                    await self._run(pieces)
+            except LLMError as exc:
+                error = exc  # the pieces before the fault are still written below
+            if writer is not None:
+                await self._drain(writer)
         except asyncio.CancelledError:
-            pass  # closed by the reader: nobody waits for an outcome
-        except LLMError as exc:
-            outcome = ("error", exc)
+            # Closed: nobody waits for more. A write already under way completes, so the answer's stream and the
+            # text the caller stores stay the same; pieces not yet written are dropped.
+            self._pending.clear()
+            if writer is not None:
+                error = await self._drain_quietly(writer)
+        except _SinkFailed as failed:
+            error = failed.__cause__
         except Exception as exc:  # a bug or an SDK surprise must still end the reader's wait
             logger.exception("Unexpected failure while streaming from %s", self._model.base_url)
-            outcome = ("error", LLMError(f"Streaming from the language model failed: {exc}"))
+            error = LLMError(f"Streaming from the language model failed: {exc}")
         finally:
             # Usage first, so a reader that sees the end (or the error) also sees the final usage.
             if not (self.usage.prompt_tokens or self.usage.completion_tokens):
                 self.usage = Usage(count_tokens(_messages_text(self._request)), count_tokens("".join(pieces)))
-            self._queue.put(outcome)
+            self._error = error
+            self._queue.put(("error", error) if error is not None else ("end", None))
             self._finished.set()
+
+    def _deliver(self, content: str) -> None:
+        if self._sink is None:
+            self._queue.put(("piece", content))
+            return
+        self._pending.append(content)
+        self._wake.set()
+
+    def _start_writer(self) -> asyncio.Task:
+        self._wake = asyncio.Event()
+        self._writer = asyncio.create_task(self._write_pending())
+        return self._writer
+
+    async def _write_pending(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = "".join(self._pending), []
+                await self._sink.write(batch)
+            if self._reading_done:
+                return
+
+    async def _drain(self, writer: asyncio.Task) -> None:
+        """Let the writer write what is pending and finish; its failure (say, a lost lease) is the outcome."""
+        self._reading_done = True
+        self._wake.set()
+        try:
+            await writer
+        except Exception as exc:
+            raise _SinkFailed() from exc
+
+    async def _drain_quietly(self, writer: asyncio.Task) -> BaseException | None:
+        try:
+            await self._drain(writer)
+        except _SinkFailed as failed:
+            return failed.__cause__
+        except asyncio.CancelledError:
+            writer.cancel()
+        return None
 
     async def _run(self, pieces: list[str]) -> None:
         base_url = self._model.base_url
@@ -227,11 +298,18 @@ class OpenAITokenStream:
                     content = (choice.get("delta") or {}).get("content")
                     if content:
                         pieces.append(content)
-                        self._queue.put(("piece", content))
+                        self._check_writer()
+                        self._deliver(content)
                     finished = finished or choice.get("finish_reason") is not None
         except httpx_sse.SSEError as exc:
             raise self._bad_response(f"did not answer with an event stream ({exc})") from exc
         return finished
+
+    def _check_writer(self) -> None:
+        # A sink that failed (say, the answer's lease was lost) ends the reading: nothing more can be written.
+        writer = self._writer
+        if writer is not None and writer.done() and not writer.cancelled() and writer.exception() is not None:
+            raise _SinkFailed() from writer.exception()
 
     def _decode(self, event: httpx_sse.ServerSentEvent) -> dict[str, Any]:
         try:
@@ -265,6 +343,10 @@ class OpenAIChatModel:
 
     def stream(self, request: ChatRequest) -> OpenAITokenStream:
         return OpenAITokenStream(self, request)
+
+    def stream_to(self, request: ChatRequest, sink: PieceSink) -> OpenAITokenStream:
+        """Stream into ``sink`` on the event loop; the caller blocks in ``wait_done()`` (see ``SinkChatModel``)."""
+        return OpenAITokenStream(self, request, sink)
 
     def async_client(self) -> openai.AsyncOpenAI:
         """The async client of the running loop (an httpx pool belongs to the loop it was made on)."""

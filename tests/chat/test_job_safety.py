@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connections
@@ -96,6 +97,30 @@ def test_rerun_after_a_dead_run_resets_the_stream_and_fences_the_dead_run_out(op
     assert services.message_finish(message_id=pending.pk, attempt_id="dead-run", outcome=outcome) is False
     pending.refresh_from_db()
     assert pending.content == REPLY and pending.status == Message.Status.COMPLETE
+
+
+def test_a_run_whose_lease_is_taken_mid_stream_stops_writing_at_once(openai_settings, pending):
+    openai_settings.script(reply=" ".join(f"w{i}" for i in range(200)), tokens_per_second=40)
+    conn = streams.sync_client()
+    results: list[str | None] = []
+    run = threading.Thread(target=lambda: results.append(answer_message(message_id=pending.pk)))
+    run.start()
+    deadline = time.monotonic() + 10
+    while sum(kind == "token" for _, kind, _ in entries(pending.pk)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    conn.set(streams.lease_key(pending.pk), "another-run", px=30_000)  # another run owns the answer now
+    taken_at = time.monotonic()
+    run.join(5)
+    written = len(entries(pending.pk))
+    time.sleep(0.3)
+
+    assert not run.is_alive() and results == [None]  # superseded: it neither finished nor failed the answer
+    assert time.monotonic() - taken_at < 5
+    assert len(entries(pending.pk)) == written  # and it wrote nothing after the takeover was seen
+    pending.refresh_from_db()
+    assert pending.status == Message.Status.STREAMING and pending.content == ""
+    conn.delete(streams.lease_key(pending.pk))
 
 
 def test_job_for_a_deleted_message_returns_quietly(openai_settings, pending):
