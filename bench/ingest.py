@@ -57,7 +57,7 @@ def build_corpus(pdfs: int, pages_per_pdf: int, texts: int) -> list[tuple[str, b
 def run_bare(corpus) -> tuple[float, int, int]:
     from django.conf import settings
 
-    from knowledge.chunking import chunk_document
+    from knowledge.chunking import chunk_document, sentence_windows
     from knowledge.extraction import detect_content_type, extract
     from protostar.llm.registry import get_embedder, get_sparse_embedder
 
@@ -73,10 +73,18 @@ def run_bare(corpus) -> tuple[float, int, int]:
         )
         batch = settings.EMBEDDING_BATCH_SIZE
         for start in range(0, len(drafts), batch):
-            texts = [d.text for d in drafts[start : start + batch]]
-            embedder.embed_passages(texts)
-            if sparse is not None:  # the same two model passes ingestion makes
-                sparse.embed_passages_sparse(texts)
+            part = drafts[start : start + batch]
+            embedder.embed_passages([d.text for d in part])
+            # The same model passes ingestion makes: chunks, then their sentence windows (dense and sparse).
+            windows = [
+                d.text[s:e]
+                for d in part
+                for s, e in sentence_windows(d.text, target_tokens=settings.SEARCH_WINDOW_TOKENS)
+            ]
+            if settings.SEARCH_WINDOW_WEIGHT > 0 or sparse is not None:
+                embedder.embed_passages(windows)
+            if sparse is not None:
+                sparse.embed_passages_sparse(windows)
         pages += page_count
         chunks += len(drafts)
     return time.perf_counter() - started, pages, chunks

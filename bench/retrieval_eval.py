@@ -50,13 +50,22 @@ from knowledge.services import document_delete, document_upload  # noqa: E402
 from protostar.llm.registry import get_embedder  # noqa: E402
 
 BENCH_USER = "bench-retrieval"
-MODES = ("vector", "keyword", "sparse", "hybrid")
+MODES = ("vector", "window", "keyword", "sparse", "hybrid")
 KINDS = ("direct", "paraphrase", "cross-lingual", "keyword")
 LANGS = ("ko", "en")
 CUTOFFS = (1, 5, 10)
 MAX_SNIPPET_CHARS = 60
 PAGE_BREAK = "<<<PAGE>>>"
-SEARCH_SETTINGS = ("SEARCH_RRF_K", "SEARCH_VECTOR_WEIGHT", "SEARCH_KEYWORD_WEIGHT", "SEARCH_CANDIDATES")
+SEARCH_SETTINGS = (
+    "SEARCH_RRF_K",
+    "SEARCH_VECTOR_WEIGHT",
+    "SEARCH_WINDOW_WEIGHT",
+    "SEARCH_KEYWORD_WEIGHT",
+    "SEARCH_SPARSE_WEIGHT",
+    "SEARCH_CANDIDATES",
+    "SEARCH_WINDOW_TOKENS",
+    "SEARCH_LANGUAGE_CENTERING",
+)
 SWEEP_GRID = {
     "SEARCH_RRF_K": (10, 30, 60),
     "SEARCH_VECTOR_WEIGHT": (1.0,),
@@ -409,7 +418,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--questions", type=Path, default=here / "golden" / "questions.jsonl")
     parser.add_argument("--k", type=int, default=10, help="results per search (recall@10 needs k >= 10)")
     parser.add_argument("--reuse", action="store_true", help="keep corpus documents that are already ready")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of vector,keyword,hybrid")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object at the end")
     parser.add_argument("--sweep", action="store_true", help="also evaluate hybrid over a grid of fusion settings")
     parser.add_argument("--no-misses", action="store_true", help="do not list the misses of hybrid@5")

@@ -276,3 +276,31 @@ def _section_at(doc: ExtractedDocument, offset: int) -> tuple[str, ...]:
     if index >= 0 and offset < doc.sections[index].end:
         return doc.sections[index].path
     return ()
+
+
+# --- sentence windows ----------------------------------------------------------------------------------------
+
+_WINDOW_BREAK = re.compile(rf"{_SENTENCE_END.pattern}|\n")
+
+
+def sentence_windows(text: str, *, target_tokens: int) -> list[tuple[int, int]]:
+    """``(start, end)`` spans of consecutive sentences (or lines: list items, table rows) of about ``target_tokens``.
+
+    Sentences are packed greedily and never split, so a window holding one long sentence can exceed the target.
+    Together the windows cover every sentence of ``text`` once, in order.
+    """
+    windows: list[tuple[int, int]] = []
+    start: int | None = None
+    end = tokens = 0
+    for piece_start, piece_end in _split(text, 0, len(text), _WINDOW_BREAK):
+        piece_tokens = count_tokens(text[piece_start:piece_end])
+        if start is not None and tokens + piece_tokens > target_tokens:
+            windows.append((start, end))
+            start = None
+        if start is None:
+            start, tokens = piece_start, 0
+        end = piece_end
+        tokens += piece_tokens
+    if start is not None:
+        windows.append((start, end))
+    return windows

@@ -8,13 +8,14 @@ from collections.abc import Iterator, Sequence
 from django.conf import settings
 from pgvector import SparseVector
 
-from knowledge.chunking import ChunkDraft, chunk_document
+from knowledge.chunking import ChunkDraft, chunk_document, sentence_windows
 from knowledge.extraction import DocumentRejected, extract
 from knowledge.lexical import search_terms_text
-from knowledge.models import SPARSE_DIMENSIONS, Chunk, Document
+from knowledge.models import SPARSE_DIMENSIONS, Chunk, ChunkWindow, Document
 from knowledge.services import chunks_replace, document_claim, document_mark_failed, document_report_progress
-from protostar.llm.base import SparseEmbedder
+from protostar.llm.base import Embedder, SparseEmbedder
 from protostar.llm.registry import get_embedder, get_sparse_embedder
+from protostar.tokens import detect_language
 
 logger = logging.getLogger(__name__)
 SECTION_SEPARATOR = " › "
@@ -39,9 +40,13 @@ def document_ingest(*, document_id: int) -> Document | None:
     if not drafts:
         document_mark_failed(document_id=document.pk, reason="No text could be extracted from this file.")
         return None
-    chunks = _embed(document, drafts)
+    chunks, windows = _embed(document, drafts)
     chunks_replace(
-        document=document, chunks=chunks, page_count=extracted.page_count, embedding_model=get_embedder().model_name
+        document=document,
+        chunks=chunks,
+        windows=windows,
+        page_count=extracted.page_count,
+        embedding_model=get_embedder().model_name,
     )
     document.refresh_from_db()
     return document
@@ -63,22 +68,59 @@ def _passage_text(document: Document, draft: ChunkDraft) -> str:
     return "\n".join(part for part in (document.title, heading, draft.text) if part)
 
 
-def _embed(document: Document, drafts: list[ChunkDraft]) -> list[Chunk]:
+def _embed(document: Document, drafts: list[ChunkDraft]) -> tuple[list[Chunk], list[list[ChunkWindow]]]:
+    """Chunk rows with their vectors, and each chunk's sentence windows with theirs."""
     embedder = get_embedder()
     sparse = get_sparse_embedder()
+    # Windows carry the sparse vectors too, so they are needed when either of their lists is on.
+    with_windows = settings.SEARCH_WINDOW_WEIGHT > 0 or sparse is not None
     total = len(drafts)
     document_report_progress(document_id=document.pk, done=0, total=total)
     chunks: list[Chunk] = []
+    windows: list[list[ChunkWindow]] = []
     for batch in batched(drafts, max(1, settings.EMBEDDING_BATCH_SIZE)):
         texts = [_passage_text(document, draft) for draft in batch]
         vectors = embedder.embed_passages(texts)
-        sparse_vectors = _sparse_rows(sparse, texts)
-        for draft, text, vector, sparse_vector in zip(batch, texts, vectors, sparse_vectors, strict=True):
-            chunk = _chunk_row(document, draft, text, vector)
-            chunk.sparse_embedding = sparse_vector
-            chunks.append(chunk)
+        for draft, text, vector in zip(batch, texts, vectors, strict=True):
+            chunks.append(_chunk_row(document, draft, text, vector))
+        if with_windows:
+            windows += _embed_windows(document, batch, embedder, sparse)
+        else:
+            windows += [[] for _ in batch]
         document_report_progress(document_id=document.pk, done=len(chunks), total=total)
-    return chunks
+    return chunks, windows
+
+
+def _embed_windows(
+    document: Document, drafts: Sequence[ChunkDraft], embedder: Embedder, sparse: SparseEmbedder | None
+) -> list[list[ChunkWindow]]:
+    spans = [sentence_windows(draft.text, target_tokens=settings.SEARCH_WINDOW_TOKENS) for draft in drafts]
+    texts = [
+        _window_text(document, draft, draft.text[start:end])
+        for draft, draft_spans in zip(drafts, spans, strict=True)
+        for start, end in draft_spans
+    ]
+    vectors = iter(embedder.embed_passages(texts))
+    sparse_vectors = iter(_sparse_rows(sparse, texts))
+    return [
+        [
+            ChunkWindow(
+                ordinal=ordinal,
+                char_start=start,
+                char_end=end,
+                embedding=next(vectors),
+                sparse_embedding=next(sparse_vectors),
+            )
+            for ordinal, (start, end) in enumerate(draft_spans)
+        ]
+        for draft_spans in spans
+    ]
+
+
+def _window_text(document: Document, draft: ChunkDraft, text: str) -> str:
+    # A few sentences say even less about their context than a chunk does: title and headings go in front.
+    heading = SECTION_SEPARATOR.join((document.title, *draft.section_path))
+    return f"{heading}\n{text}"
 
 
 def _sparse_rows(sparse: SparseEmbedder | None, texts: list[str]) -> list[SparseVector | None]:
@@ -99,5 +141,6 @@ def _chunk_row(document: Document, draft: ChunkDraft, passage_text: str, vector)
         char_end=draft.char_end,
         token_count=draft.token_count,
         embedding=vector,
+        language=detect_language(draft.text),
         search_terms=search_terms_text(passage_text),
     )

@@ -75,7 +75,9 @@ class Chunk(models.Model):
     char_end = models.PositiveIntegerField()
     token_count = models.PositiveIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
-    sparse_embedding = SparseVectorField(dimensions=SPARSE_DIMENSIONS, null=True, blank=True)
+    # "ko" or "en" (``protostar.tokens.detect_language``). The embedder scores passages in the query's language
+    # higher across the board, so search ranks each language's candidates against their own average.
+    language = models.CharField(max_length=8, blank=True)
     # Korean-aware keyword terms (character bigrams for Hangul, lowercased words otherwise), space-separated;
     # the tsvector below is derived by PostgreSQL so it can never drift from the terms.
     search_terms = models.TextField(blank=True)
@@ -96,13 +98,6 @@ class Chunk(models.Model):
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
             ),
-            HnswIndex(
-                name="chunk_sparse_hnsw",
-                fields=["sparse_embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["sparsevec_ip_ops"],
-            ),
             GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
         ]
 
@@ -112,6 +107,46 @@ class Chunk(models.Model):
     @property
     def page_label(self) -> str:
         return page_range_label(self.page_start, self.page_end)
+
+
+class ChunkWindow(models.Model):
+    """A few consecutive sentences of a chunk, embedded on their own.
+
+    The small embedder matches a short passage (above all across languages) far better than a 300-token chunk,
+    so search scores a chunk by its best window; the sparse latent-term vectors live here for the same reason.
+    """
+
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="windows")
+    ordinal = models.PositiveIntegerField()
+    # Offsets into the chunk's text.
+    char_start = models.PositiveIntegerField()
+    char_end = models.PositiveIntegerField()
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    # Empty when the embedder has no sparse head or the sparse list is off.
+    sparse_embedding = SparseVectorField(dimensions=SPARSE_DIMENSIONS, null=True, blank=True)
+
+    class Meta:
+        ordering = ["chunk_id", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["chunk", "ordinal"], name="window_unique_ordinal")]
+        indexes = [
+            HnswIndex(
+                name="window_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            HnswIndex(
+                name="window_sparse_hnsw",
+                fields=["sparse_embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["sparsevec_ip_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chunk_id}/{self.ordinal}"
 
 
 def page_range_label(start: int | None, end: int | None) -> str:

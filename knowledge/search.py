@@ -1,7 +1,10 @@
 """Hybrid retrieval: pgvector HNSW (cosine) + Korean-aware full-text, fused by reciprocal rank, in SQL.
 
-One entry point, ``search_chunks``, used by the chat worker, the admin and the CLI. Access control is part
-of the query, and pgvector's iterative index scan keeps scanning until k visible rows are found.
+Four lists: the chunk vectors, the best sentence window of each chunk (dense), the windows' sparse latent terms,
+and keywords. The three embedding lists rank each language's candidates against that language's own average
+(see ``SEARCH_LANGUAGE_CENTERING``). One entry point, ``search_chunks``, used by the chat worker, the admin and the
+CLI. Access control is part of the query, and pgvector's iterative index scan keeps scanning until enough visible
+rows are found.
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from knowledge.selectors import visibility_filter_sql
 from protostar.llm.registry import get_embedder, get_sparse_embedder
 
 MAX_K = 100
-MODES = ("hybrid", "vector", "keyword", "sparse")
+MODES = ("hybrid", "vector", "window", "keyword", "sparse")
+# Chunk languages (``protostar.tokens.detect_language``); each is ranked against its own average when centering.
+LANGUAGES = ("ko", "en")
+# Windows fetched per chunk wanted: a chunk with several close windows takes more than one slot.
+WINDOWS_PER_CHUNK = 3
 SNIPPET_CHARS = 240
 
 
@@ -47,6 +54,7 @@ class SearchHit:
     score: float
     highlights: tuple[tuple[int, int], ...] = ()
     sparse_rank: int | None = None
+    window_rank: int | None = None
 
     @property
     def page_label(self) -> str:
@@ -85,18 +93,20 @@ def search_chunks(
 ) -> list[SearchHit]:
     """Ranked chunks for ``query`` among the ready documents ``user`` may read.
 
-    ``mode`` is ``hybrid`` (default: every list fused), or one list alone for evaluation: ``vector``, ``keyword``
-    or ``sparse``.
+    ``mode`` is ``hybrid`` (default: every list fused), or one list alone for evaluation: ``vector``, ``window``,
+    ``keyword`` or ``sparse``.
     """
     query = validate_query(query)
     k = max(1, min(int(k), MAX_K))
     if mode not in MODES:
         raise SearchError(f"Unknown search mode {mode!r}.")
     terms = _distinctive(query_terms(query))
-    vector = get_embedder().embed_query(query) if mode in ("hybrid", "vector") else None
+    use_window = mode == "window" or (mode == "hybrid" and settings.SEARCH_WINDOW_WEIGHT > 0)
+    vector = get_embedder().embed_query(query) if mode in ("hybrid", "vector") or use_window else None
     sparse = _sparse_query(query) if mode in ("hybrid", "sparse") else None
     sql, params = _build_sql(
-        vector=vector,
+        vector=vector if mode != "window" else None,
+        window_vector=vector if use_window else None,
         sparse=sparse,
         terms=terms if mode in ("hybrid", "keyword") else None,
         user=user,
@@ -163,7 +173,14 @@ def _filters(document_ids, uploaded_after, uploaded_before) -> tuple[str, list]:
 
 
 def _build_sql(
-    *, vector, sparse: str | None, terms: list[str] | None, user, k: int, filters: tuple[str, list]
+    *,
+    vector,
+    window_vector,
+    sparse: str | None,
+    terms: list[str] | None,
+    user,
+    k: int,
+    filters: tuple[str, list],
 ) -> tuple[str, list]:
     visible_sql, visible_params = visibility_filter_sql(user)
     where = (f"{filters[0]} AND {visible_sql}", [*filters[1], *visible_params])
@@ -171,17 +188,26 @@ def _build_sql(
     lists = []
     if vector is not None:
         lists.append(_nearest_list("vec", "c.embedding <=> %s::vector", _vector_literal(vector), where, candidates))
+    if window_vector is not None:
+        distance = "w.embedding <=> %s::vector"
+        lists.append(_nearest_list("win", distance, _vector_literal(window_vector), where, candidates, windows=True))
     if sparse is not None:
         # Inner product of latent-term weights (pgvector's <#> is its negative, so ascending is best first).
-        with_sparse = (f"{where[0]} AND c.sparse_embedding IS NOT NULL", where[1])
-        lists.append(_nearest_list("sp", "c.sparse_embedding <#> %s::sparsevec", sparse, with_sparse, candidates))
+        with_sparse = (f"{where[0]} AND w.sparse_embedding IS NOT NULL", where[1])
+        distance = "w.sparse_embedding <#> %s::sparsevec"
+        lists.append(_nearest_list("sp", distance, sparse, with_sparse, candidates, windows=True))
     if terms:
         lists.append(_keyword_list(terms, where, candidates))
     if not lists:
         return "SELECT NULL WHERE FALSE", []
     names = [name for name, *_ in lists]
-    ranks = [f"{name}.rank" if name in names else "NULL::bigint" for name in ("vec", "kw", "sp")]
-    weights = {"vec": settings.SEARCH_VECTOR_WEIGHT, "sp": settings.SEARCH_SPARSE_WEIGHT}
+    ranks = [f"{name}.rank" if name in names else "NULL::bigint" for name in ("vec", "kw", "sp", "win")]
+    weights = {
+        "vec": settings.SEARCH_VECTOR_WEIGHT,
+        "win": settings.SEARCH_WINDOW_WEIGHT,
+        "sp": settings.SEARCH_SPARSE_WEIGHT,
+        "kw": settings.SEARCH_KEYWORD_WEIGHT,
+    }
     score = " + ".join(
         f"COALESCE(%s{' * kw.coverage' if name == 'kw' else ''} / ({settings.SEARCH_RRF_K} + {name}.rank), 0)"
         for name in names
@@ -196,18 +222,82 @@ def _build_sql(
         " ORDER BY score DESC, c.id LIMIT %s"
     )
     params = [p for _, _, list_params in lists for p in list_params]
-    params += [weights.get(name, settings.SEARCH_KEYWORD_WEIGHT) for name in names] + [k]
+    params += [weights[name] for name in names] + [k]
     return sql, params
 
 
-def _nearest_list(name: str, distance: str, literal: str, where: tuple[str, list], candidates: int):
-    """The ``candidates`` nearest visible chunks by an index-backed distance, ranked 1…n."""
+def _nearest_list(
+    name: str, distance: str, literal: str, where: tuple[str, list], candidates: int, *, windows: bool = False
+):
+    """The ``candidates`` nearest visible chunks by an index-backed distance, ranked 1…n.
+
+    With ``windows`` the distance is a window's and a chunk counts by its best window. With language centering,
+    each language's candidates are fetched apart and their distances taken relative to that group's mean, so the
+    embedder's preference for the query's own language does not decide the ranking.
+    """
+    groups = _language_groups() if settings.SEARCH_LANGUAGE_CENTERING else [("", [])]
+    parts, params = [], []
+    for clause, clause_params in groups:
+        part_where, part_params = where[0] + clause, [*where[1], *clause_params]
+        if windows:
+            nearest = (
+                f"SELECT chunk_id AS id, min(dist) AS dist FROM (SELECT w.chunk_id, {distance} AS dist"
+                " FROM knowledge_chunkwindow w JOIN knowledge_chunk c ON c.id = w.chunk_id"
+                f" JOIN knowledge_document d ON d.id = c.document_id WHERE {part_where} ORDER BY {distance} LIMIT %s)"
+                " nw GROUP BY chunk_id ORDER BY dist, chunk_id LIMIT %s"
+            )
+            params += [literal, *part_params, literal, candidates * WINDOWS_PER_CHUNK, candidates]
+        else:
+            nearest = (
+                f"SELECT c.id, {distance} AS dist FROM knowledge_chunk c"
+                f" JOIN knowledge_document d ON d.id = c.document_id WHERE {part_where} ORDER BY {distance} LIMIT %s"
+            )
+            params += [literal, *part_params, literal, candidates]
+        center = " - avg(dist) OVER ()" if clause else ""
+        parts.append(f"SELECT id, dist{center} AS dist FROM ({nearest}) n")
     cte = (
-        f"{name} AS (SELECT id, row_number() OVER (ORDER BY dist) AS rank FROM ("
-        f" SELECT c.id, {distance} AS dist FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id"
-        f" WHERE {where[0]} ORDER BY {distance} LIMIT %s) n)"
+        f"{name} AS (SELECT id, row_number() OVER (ORDER BY dist, id) AS rank"
+        f" FROM ({' UNION ALL '.join(parts)}) u ORDER BY dist, id LIMIT %s)"
     )
-    return name, cte, [literal, *where[1], literal, candidates]
+    return name, cte, [*params, candidates]
+
+
+def _language_groups() -> list[tuple[str, list]]:
+    """One filter per language; the last takes every other value too, so no chunk falls outside all groups.
+
+    A knowledge base (almost) in one language gets a single unfiltered group: there is nothing to center, and a
+    filtered index scan for a language with no rows would walk the whole graph.
+    """
+    shares = _language_shares()
+    present = (
+        LANGUAGES if shares is None else [lang for lang in LANGUAGES if shares.get(lang, 0.0) >= MIN_LANGUAGE_SHARE]
+    )
+    if len(present) < 2:
+        return [("", [])]
+    groups: list[tuple[str, list]] = [(" AND c.language = %s", [language]) for language in LANGUAGES[:-1]]
+    return [*groups, (" AND c.language <> ALL(%s)", [list(LANGUAGES[:-1])])]
+
+
+_language_stats: tuple[float, dict[str, float] | None] = (-TERM_STATS_TTL, None)
+# A language needs this share of all chunks to be ranked as a group of its own (see ``_language_groups``).
+MIN_LANGUAGE_SHARE = 0.01
+
+
+def _language_shares() -> dict[str, float] | None:
+    """Share of chunks per language from the statistics ANALYZE keeps; None before the table was first analyzed."""
+    global _language_stats
+    loaded_at, shares = _language_stats
+    if time.monotonic() - loaded_at < TERM_STATS_TTL:
+        return shares
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT most_common_vals::text::text[], most_common_freqs FROM pg_stats WHERE schemaname = current_schema()"
+            " AND tablename = 'knowledge_chunk' AND attname = 'language'"
+        )
+        row = cursor.fetchone()
+    shares = dict(zip(row[0], row[1], strict=False)) if row and row[0] else None
+    _language_stats = (time.monotonic(), shares)
+    return shares
 
 
 def _keyword_list(terms: list[str], where: tuple[str, list], candidates: int):
@@ -258,6 +348,7 @@ def _hit(row, terms: list[str]) -> SearchHit:
         vrank,
         krank,
         srank,
+        wrank,
         score,
     ) = row
     snippet, highlights = make_snippet(text, terms)
@@ -275,6 +366,7 @@ def _hit(row, terms: list[str]) -> SearchHit:
         vector_rank=vrank,
         keyword_rank=krank,
         sparse_rank=srank,
+        window_rank=wrank,
         score=round(float(score), 6),
         highlights=highlights,
     )

@@ -18,7 +18,7 @@ from django.utils import timezone
 from rq import Retry
 
 from knowledge.extraction import DocumentRejected, detect_content_type
-from knowledge.models import Chunk, Document
+from knowledge.models import Chunk, ChunkWindow, Document
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +130,18 @@ def document_report_progress(*, document_id: int, done: int, total: int) -> None
     Document.objects.filter(pk=document_id).update(progress_done=done, progress_total=total)
 
 
-def chunks_replace(*, document: Document, chunks: list[Chunk], page_count: int | None, embedding_model: str) -> bool:
+def chunks_replace(
+    *,
+    document: Document,
+    chunks: list[Chunk],
+    page_count: int | None,
+    embedding_model: str,
+    windows: list[list[ChunkWindow]] | None = None,
+) -> bool:
     """Swap a document's chunk set in one transaction: readers see the old set or the new one, never a mix.
 
-    Returns False when the document was deleted meanwhile (nothing is written then).
+    ``windows[i]`` are the sentence windows of ``chunks[i]``. Returns False when the document was deleted meanwhile
+    (nothing is written then).
     """
     with transaction.atomic():
         locked = Document.objects.select_for_update().filter(pk=document.pk).first()
@@ -141,6 +149,11 @@ def chunks_replace(*, document: Document, chunks: list[Chunk], page_count: int |
             return False
         Chunk.objects.filter(document_id=document.pk).delete()
         Chunk.objects.bulk_create(chunks, batch_size=500)
+        if windows:
+            for chunk, chunk_windows in zip(chunks, windows, strict=True):
+                for window in chunk_windows:
+                    window.chunk_id = chunk.pk
+            ChunkWindow.objects.bulk_create([w for chunk_windows in windows for w in chunk_windows], batch_size=500)
         Document.objects.filter(pk=document.pk).update(
             status=Document.Status.READY,
             error="",

@@ -266,9 +266,16 @@ INGEST_JOB_TIMEOUT = _typed(env.int, "INGEST_JOB_TIMEOUT", 1800)
 SEARCH_RRF_K = _typed(env.int, "SEARCH_RRF_K", 20)
 SEARCH_VECTOR_WEIGHT = _typed(env.float, "SEARCH_VECTOR_WEIGHT", 1.0)
 SEARCH_KEYWORD_WEIGHT = _typed(env.float, "SEARCH_KEYWORD_WEIGHT", 1.0)
-# The embedder's sparse "latent terms" list (when it has one): it bridges Korean and English better than the dense
-# vectors. 0 turns it off at ingestion and search (ingestion is then about twice as fast).
+# Sentence windows: each chunk is also embedded as windows of consecutive sentences of about this many tokens,
+# and the window list scores a chunk by its best window (the small embedder matches short text much better).
+SEARCH_WINDOW_TOKENS = _typed(env.int, "SEARCH_WINDOW_TOKENS", 64)
+SEARCH_WINDOW_WEIGHT = _typed(env.float, "SEARCH_WINDOW_WEIGHT", 1.0)
+# The embedder's sparse "latent terms" list (when it has one), computed per window: it bridges Korean and English
+# better than the dense vectors. 0 turns it off at ingestion and search (and windows too when their weight is 0).
 SEARCH_SPARSE_WEIGHT = _typed(env.float, "SEARCH_SPARSE_WEIGHT", 1.5)
+# Rank the vector, window and sparse candidates of each language against that language's own average score:
+# the embedder scores any passage in the query's language higher, which buries the answer in the other language.
+SEARCH_LANGUAGE_CENTERING = _typed(env.bool, "SEARCH_LANGUAGE_CENTERING", True)
 SEARCH_CANDIDATES = _typed(env.int, "SEARCH_CANDIDATES", 50)
 # Keyword hits covering less than this share of a query's distinct terms are ignored (noise from stray bigrams).
 SEARCH_MIN_KEYWORD_COVERAGE = _typed(env.float, "SEARCH_MIN_KEYWORD_COVERAGE", 0.25)
@@ -278,6 +285,8 @@ SEARCH_MAX_TERM_FREQUENCY = _typed(env.float, "SEARCH_MAX_TERM_FREQUENCY", 0.05)
 SEARCH_MAX_TERM_ROWS = _typed(env.int, "SEARCH_MAX_TERM_ROWS", 2000)
 SEARCH_HNSW_EF = _typed(env.int, "SEARCH_HNSW_EF", 100)
 SEARCH_MAX_QUERY_CHARS = _typed(env.int, "SEARCH_MAX_QUERY_CHARS", 2000)
+if SEARCH_WINDOW_TOKENS < 16:
+    raise ImproperlyConfigured("SEARCH_WINDOW_TOKENS must be at least 16.")
 
 # --- Chat and memory -------------------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = _typed(env.int, "CHAT_MAX_MESSAGE_CHARS", 8000)

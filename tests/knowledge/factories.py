@@ -1,5 +1,6 @@
 """Ready documents with embedded chunks, created directly (no upload, no worker) for tests and benchmarks that need
-something to retrieve but are not about ingestion. Chunks are embedded and keyword-indexed like ingestion does."""
+something to retrieve but are not about ingestion. Chunks are embedded and keyword-indexed like ingestion does (without
+sentence windows: the vector and keyword lists find them)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from knowledge.lexical import search_terms_text
 from knowledge.models import Chunk, Document
 from protostar.llm.registry import get_embedder
+from protostar.tokens import detect_language
 
 
 def ready_document(*, title: str, chunks: Sequence[tuple[str, str]], **fields) -> Document:
@@ -39,6 +41,7 @@ def ready_document(*, title: str, chunks: Sequence[tuple[str, str]], **fields) -
                 char_end=offset + len(text),
                 token_count=len(text.split()),
                 embedding=vector,
+                language=detect_language(text),
                 search_terms=search_terms_text(text),
             )
         )

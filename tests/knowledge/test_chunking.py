@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from knowledge.chunking import ChunkDraft, chunk_document
+from knowledge.chunking import ChunkDraft, chunk_document, sentence_windows
 from knowledge.extraction import ExtractedDocument, PageSpan, extract
 from protostar.tokens import count_tokens
 from tests.knowledge import pdf_factory
@@ -180,3 +180,40 @@ def test_three_hundred_pages_chunk_in_linear_time():
     chunks = chunk_document(doc, target_tokens=300, overlap_tokens=40)
     check_invariants(doc, chunks, 300)
     assert chunks[-1].page_end == 300
+
+
+def test_sentence_windows_cover_every_sentence_once_in_order_within_the_target():
+    text = " ".join(paragraphs(seed=5, count=1)) + "\n- a list item\n- another item"
+    windows = sentence_windows(text, target_tokens=24)
+    assert len(windows) > 1
+    assert [start for start, _ in windows] == sorted({start for start, _ in windows})
+    for (_, end), (next_start, _) in pairwise(windows):
+        assert end <= next_start and text[end:next_start].strip() == ""
+    assert "".join(text[s:e] for s, e in windows).replace(" ", "").replace("\n", "") == re.sub(r"\s", "", text)
+    for start, end in windows:
+        window = text[start:end]
+        assert window == window.strip() and count_tokens(window) <= 24  # every sample sentence is shorter
+
+
+def test_a_sentence_longer_than_the_target_is_a_window_of_its_own():
+    long_sentence = "The cooling unit " + "really " * 40 + "must be inspected."
+    text = f"Short one. {long_sentence} Another short one."
+    assert [text[s:e] for s, e in sentence_windows(text, target_tokens=16)] == [
+        "Short one.",
+        long_sentence,
+        "Another short one.",
+    ]
+
+
+def test_korean_sentences_and_lines_break_windows():
+    text = "냉각 장치는 매달 점검합니다. 필터 교체 주기는 석 달입니다.\n| 항목 | 주기 |"
+    assert [text[s:e] for s, e in sentence_windows(text, target_tokens=12)] == [
+        "냉각 장치는 매달 점검합니다.",
+        "필터 교체 주기는 석 달입니다.",
+        "| 항목 | 주기 |",
+    ]
+
+
+def test_empty_text_has_no_windows():
+    assert sentence_windows("", target_tokens=64) == []
+    assert sentence_windows("  \n ", target_tokens=64) == []

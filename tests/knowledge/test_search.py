@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from django.contrib.auth.models import Group
 
+from knowledge import search
 from knowledge.ingestion import document_ingest
 from knowledge.models import Document
 from knowledge.search import SearchError, search_chunks
@@ -108,25 +111,88 @@ def test_very_long_query_returns_results(corpus, admin_user):
     assert hits and hits[0].original_filename == "pump.md"
 
 
-def test_single_method_modes_for_evaluation(corpus, admin_user):
-    vector_hits = search_chunks(query="password length", user=admin_user, k=3, mode="vector")
-    keyword_hits = search_chunks(query="password length", user=admin_user, k=3, mode="keyword")
-    sparse_hits = search_chunks(query="password length", user=admin_user, k=3, mode="sparse")
-    assert all(h.keyword_rank is None and h.sparse_rank is None for h in vector_hits)
-    assert all(h.vector_rank is None and h.sparse_rank is None for h in keyword_hits)
-    assert sparse_hits and all(h.vector_rank is None and h.sparse_rank is not None for h in sparse_hits)
+def _ranks(hit) -> tuple[bool, ...]:
+    return tuple(rank is not None for rank in (hit.vector_rank, hit.window_rank, hit.sparse_rank, hit.keyword_rank))
 
 
-def test_hybrid_fuses_the_sparse_latent_term_list(corpus, admin_user):
-    hits = search_chunks(query="비밀번호는 몇 자 이상이어야 하나요?", user=admin_user, k=5)
+@pytest.mark.parametrize(
+    ("mode", "ranks"),
+    [
+        ("vector", (True, False, False, False)),
+        ("window", (False, True, False, False)),
+        ("sparse", (False, False, True, False)),
+        ("keyword", (False, False, False, True)),
+    ],
+)
+def test_single_method_modes_for_evaluation(corpus, admin_user, mode, ranks):
+    hits = search_chunks(query="password length", user=admin_user, k=3, mode=mode)
+    assert hits and all(_ranks(hit) == ranks for hit in hits)
     assert hits[0].original_filename == "security.md"
-    assert hits[0].sparse_rank is not None and hits[0].vector_rank is not None
 
 
-def test_sparse_list_can_be_turned_off(corpus, admin_user, settings):
-    settings.SEARCH_SPARSE_WEIGHT = 0
+def test_hybrid_fuses_the_sentence_window_list(corpus, admin_user):
+    hit = search_chunks(query="How often must the seal kit be replaced?", user=admin_user, k=1)[0]
+    assert hit.original_filename == "pump.md" and hit.window_rank == 1
+
+
+def test_window_list_can_be_turned_off(corpus, admin_user, settings):
+    settings.SEARCH_WINDOW_WEIGHT = 0
     hits = search_chunks(query="password length", user=admin_user, k=3)
-    assert hits and all(h.sparse_rank is None for h in hits)
+    assert hits and all(h.window_rank is None for h in hits)
+
+
+def test_chunks_without_windows_are_still_found_by_the_chunk_lists(corpus, admin_user):
+    from knowledge.models import ChunkWindow
+
+    ChunkWindow.objects.filter(chunk__document=corpus["pump.md"]).delete()  # as ingested before windows existed
+    hits = search_chunks(query="XR-7710 seal kit", user=admin_user, k=5)
+    pump = next(hit for hit in hits if hit.original_filename == "pump.md")
+    assert pump.vector_rank == 1 and pump.keyword_rank == 1
+    assert pump.window_rank is None and pump.sparse_rank is None
+
+
+@pytest.mark.parametrize("centering", [True, False])
+def test_each_language_can_reach_the_top_with_and_without_centering(corpus, admin_user, settings, centering):
+    settings.SEARCH_LANGUAGE_CENTERING = centering
+    english = search_chunks(query="How many vacation days do new employees get?", user=admin_user, k=5)
+    korean = search_chunks(query="비밀번호 최소 길이", user=admin_user, k=5)
+    assert english[0].original_filename == "vacation.md" and korean[0].original_filename == "security.md"
+
+
+def _unit_vector(similarity: float, axis: int) -> list[float]:
+    """A unit vector whose cosine with the first basis vector is ``similarity``."""
+    vector = [0.0] * 384
+    vector[0], vector[axis] = similarity, math.sqrt(1 - similarity**2)
+    return vector
+
+
+def test_language_centering_ranks_each_language_against_its_own_average(admin_user, settings, monkeypatch):
+    # The embedder scores every Korean chunk of this knowledge base close to the query (same language), while one
+    # English chunk stands far above the other English ones: that one is the answer.
+    from knowledge.models import Chunk
+    from tests.knowledge.factories import ready_document
+
+    document = ready_document(title="mixed", chunks=[("", f"chunk {i}") for i in range(6)])
+    similarities = {0: ("ko", 0.85), 1: ("ko", 0.84), 2: ("ko", 0.83), 3: ("en", 0.80), 4: ("en", 0.5), 5: ("en", 0.5)}
+    for chunk in Chunk.objects.filter(document=document):
+        language, similarity = similarities[chunk.ordinal]
+        Chunk.objects.filter(pk=chunk.pk).update(
+            language=language, embedding=_unit_vector(similarity, chunk.ordinal + 1)
+        )
+    monkeypatch.setattr(type(search.get_embedder()), "embed_query", lambda self, text: _unit_vector(1.0, 1))
+    monkeypatch.setattr(search, "_language_shares", lambda: None)  # not analyzed yet: both languages are grouped
+
+    settings.SEARCH_LANGUAGE_CENTERING = False
+    assert [h.ordinal for h in search_chunks(query="q", user=admin_user, k=6, mode="vector")][:4] == [0, 1, 2, 3]
+    settings.SEARCH_LANGUAGE_CENTERING = True
+    assert search_chunks(query="q", user=admin_user, k=6, mode="vector")[0].ordinal == 3
+
+
+def test_a_knowledge_base_in_one_language_is_ranked_as_one_group(monkeypatch):
+    monkeypatch.setattr(search, "_language_shares", lambda: {"en": 0.996, "ko": 0.004})
+    assert search._language_groups() == [("", [])]
+    monkeypatch.setattr(search, "_language_shares", lambda: {"en": 0.6, "ko": 0.4})
+    assert [params for _, params in search._language_groups()] == [["ko"], [["ko"]]]
 
 
 def test_very_common_terms_of_a_large_table_are_left_out_of_the_keyword_side(monkeypatch):

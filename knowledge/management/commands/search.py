@@ -63,7 +63,8 @@ class Command(BaseCommand):
             for rank, hit in enumerate(hits, 1):
                 page = f" p.{hit.page_label}" if hit.page_label else ""
                 self.stdout.write(
-                    f"{rank:2}. [{hit.score:.4f} v={hit.vector_rank} k={hit.keyword_rank}] {hit.title}{page}"
+                    f"{rank:2}. [{hit.score:.4f} v={hit.vector_rank} w={hit.window_rank} s={hit.sparse_rank}"
+                    f" k={hit.keyword_rank}] {hit.title}{page}"
                 )
                 self.stdout.write(f"    {hit.snippet}")
 
@@ -81,6 +82,7 @@ def _row(hit: SearchHit) -> dict:
             "vector_rank": hit.vector_rank,
             "keyword_rank": hit.keyword_rank,
             "sparse_rank": hit.sparse_rank,
+            "window_rank": hit.window_rank,
             "fused": hit.score,
         },
         "text": hit.text,
