@@ -21,11 +21,11 @@ from rq.queue import Queue
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
 
-# The embedder's OpenMP (libgomp) threads spin ~300k rounds waiting for work between the steps of a query. Next to a
-# hundred streaming answers that spinning takes the CPU they need; never spinning costs ~20 ms per query on an idle
-# machine. A short spin keeps both (measured per query, dense pass, idle / two busy cores: default 25 / 318 ms wall,
-# passive 47 / 63 ms, 10k rounds 23 / 78 ms). Read when the engine loads, after this module is imported.
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+# One OpenMP thread for the embedder here: this process runs many answers at once, so parallel work comes from the
+# answers, and a query's OpenMP threads waiting for each other (spinning by default) take the CPU the streams need.
+# Measured per query pass, idle machine / two busy cores: 2 threads spinning 25 / 318 ms wall, 2 threads passive
+# 47 / 63 ms, 1 thread 30–35 / ~37 ms. Read when the engine loads, after this module is imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # How often a worker with every slot busy still sends its heartbeat (its key expires after worker_ttl + 60 s).
 SLOT_WAIT_SECONDS = 5.0
