@@ -33,6 +33,17 @@ def visibility_filter_sql(user) -> tuple[str, list]:
     )
 
 
+def documents_without_windows() -> QuerySet[Document]:
+    """Ready documents whose chunks have no sentence windows: ingested before windows existed (or with the window
+    and sparse lists off). Search still finds them by chunk vectors and keywords, but ranks them lower."""
+    return (
+        Document.objects.filter(status=Document.Status.READY, chunks__isnull=False)
+        .exclude(chunks__windows__isnull=False)
+        .distinct()
+        .order_by("pk")
+    )
+
+
 def document_chunks(*, document: Document) -> QuerySet[Chunk]:
     return Chunk.objects.filter(document=document).only(
         "id", "ordinal", "text", "page_start", "page_end", "section_path", "token_count"

@@ -43,3 +43,47 @@ def test_ingest_folder_waits_and_reports_ready_failed_rejected_and_duplicate(tmp
 
     again = _ingest(str(folder / "guide.md"), "--json")
     assert again[0]["status"] == "duplicate" and again[0]["id"] == rows["guide.md"]["id"]
+
+
+def test_reprocess_stale_gives_documents_ingested_before_windows_their_windows(live_workers):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from knowledge.models import ChunkWindow
+    from knowledge.services import document_upload
+    from tests.conftest import wait_until
+
+    text = "# 연차 규정\n\n정규직 직원은 매월 1.5일의 유급휴가가 발생합니다. Unused leave expires on 31 March.\n"
+    outcome = document_upload(data=text.encode(), filename="leave.md")
+    document = outcome.document
+    wait_until(lambda: Document.objects.get(pk=document.pk).status == Document.Status.READY, timeout=120)
+    fresh = Document.objects.get(pk=document.pk)
+    assert ChunkWindow.objects.filter(chunk__document=fresh).exists()
+    ChunkWindow.objects.filter(chunk__document=fresh).delete()  # as if ingested before windows existed
+
+    dry = StringIO()
+    call_command("reprocess", "--stale", "--dry-run", stdout=dry)
+    assert f"{fresh.pk}\t" in dry.getvalue() and "Would queue 1 document(s)" in dry.getvalue()
+    assert Document.objects.get(pk=fresh.pk).status == Document.Status.READY  # a dry run changes nothing
+
+    out = StringIO()
+    call_command("reprocess", "--stale", stdout=out)
+    assert "Queued 1 document(s)" in out.getvalue()
+    wait_until(lambda: ChunkWindow.objects.filter(chunk__document_id=fresh.pk).exists(), timeout=120)
+    assert Document.objects.get(pk=fresh.pk).status == Document.Status.READY
+
+    quiet = StringIO()
+    call_command("reprocess", "--stale", stdout=quiet)
+    assert "Queued 0 document(s)" in quiet.getvalue()
+
+
+def test_reprocess_refuses_unclear_or_unknown_selections():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="exactly one"):
+        call_command("reprocess")
+    with pytest.raises(CommandError, match="exactly one"):
+        call_command("reprocess", "--stale", "--all")
+    with pytest.raises(CommandError, match="No document with id 987654"):
+        call_command("reprocess", "987654")
