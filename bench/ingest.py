@@ -59,6 +59,8 @@ def run_bare(corpus) -> tuple[float, int, int]:
 
     from knowledge.chunking import chunk_document, sentence_windows
     from knowledge.extraction import detect_content_type, extract
+    from knowledge.ingestion import passage_text, window_text
+    from knowledge.models import Document
     from protostar.llm.registry import get_embedder, get_sparse_embedder
 
     embedder = get_embedder()
@@ -71,13 +73,15 @@ def run_bare(corpus) -> tuple[float, int, int]:
         drafts = chunk_document(
             doc, target_tokens=settings.CHUNK_TARGET_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS
         )
+        # The same model passes over the same texts as ingestion: chunks, then their sentence windows (dense and
+        # sparse), each with the title and headings in front (the title is the file name, as on upload).
+        document = Document(title=name.rsplit(".", 1)[0])
         batch = settings.EMBEDDING_BATCH_SIZE
         for start in range(0, len(drafts), batch):
             part = drafts[start : start + batch]
-            embedder.embed_passages([d.text for d in part])
-            # The same model passes ingestion makes: chunks, then their sentence windows (dense and sparse).
+            embedder.embed_passages([passage_text(document, d) for d in part])
             windows = [
-                d.text[s:e]
+                window_text(document, d, d.text[s:e])
                 for d in part
                 for s, e in sentence_windows(d.text, target_tokens=settings.SEARCH_WINDOW_TOKENS)
             ]

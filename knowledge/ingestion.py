@@ -62,7 +62,7 @@ def _read_stored_bytes(document: Document) -> bytes:
         return handle.read()
 
 
-def _passage_text(document: Document, draft: ChunkDraft) -> str:
+def passage_text(document: Document, draft: ChunkDraft) -> str:
     # The title and heading path give the embedder context a chunk's own words often lack.
     heading = SECTION_SEPARATOR.join(draft.section_path)
     return "\n".join(part for part in (document.title, heading, draft.text) if part)
@@ -79,7 +79,7 @@ def _embed(document: Document, drafts: list[ChunkDraft]) -> tuple[list[Chunk], l
     chunks: list[Chunk] = []
     windows: list[list[ChunkWindow]] = []
     for batch in batched(drafts, max(1, settings.EMBEDDING_BATCH_SIZE)):
-        texts = [_passage_text(document, draft) for draft in batch]
+        texts = [passage_text(document, draft) for draft in batch]
         vectors = embedder.embed_passages(texts)
         for draft, text, vector in zip(batch, texts, vectors, strict=True):
             chunks.append(_chunk_row(document, draft, text, vector))
@@ -96,7 +96,7 @@ def _embed_windows(
 ) -> list[list[ChunkWindow]]:
     spans = [sentence_windows(draft.text, target_tokens=settings.SEARCH_WINDOW_TOKENS) for draft in drafts]
     texts = [
-        _window_text(document, draft, draft.text[start:end])
+        window_text(document, draft, draft.text[start:end])
         for draft, draft_spans in zip(drafts, spans, strict=True)
         for start, end in draft_spans
     ]
@@ -117,7 +117,7 @@ def _embed_windows(
     ]
 
 
-def _window_text(document: Document, draft: ChunkDraft, text: str) -> str:
+def window_text(document: Document, draft: ChunkDraft, text: str) -> str:
     # A few sentences say even less about their context than a chunk does: title and headings go in front.
     heading = SECTION_SEPARATOR.join((document.title, *draft.section_path))
     return f"{heading}\n{text}"
