@@ -129,7 +129,7 @@ def _sparse_rows(sparse: SparseEmbedder | None, texts: list[str]) -> list[Sparse
     return [SparseVector(terms, SPARSE_DIMENSIONS) for terms in sparse.embed_passages_sparse(texts)]
 
 
-def _chunk_row(document: Document, draft: ChunkDraft, passage_text: str, vector) -> Chunk:
+def _chunk_row(document: Document, draft: ChunkDraft, embedded_text: str, vector) -> Chunk:
     return Chunk(
         document_id=document.pk,
         ordinal=draft.ordinal,
@@ -142,5 +142,5 @@ def _chunk_row(document: Document, draft: ChunkDraft, passage_text: str, vector)
         token_count=draft.token_count,
         embedding=vector,
         language=detect_language(draft.text),
-        search_terms=search_terms_text(passage_text),
+        search_terms=search_terms_text(embedded_text),
     )
