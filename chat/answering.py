@@ -14,7 +14,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connections
-from django.utils import timezone
 
 from chat import events, selectors, services, streams
 from chat.models import Message
@@ -178,55 +177,24 @@ def _chat_model() -> Any:
 
 
 def generate(owner: streams.AnswerStream, watch: Watch, model: Any, request: Any) -> AnswerOutcome:
-    """Stream the model into the answer stream until it ends, fails, is stopped, or this run loses the answer."""
+    """Stream the model into the answer stream until it ends, fails, is stopped, or this run loses the answer.
+
+    A ``SinkChatModel`` (the OpenAI-compatible one) writes the pieces itself from its event loop while this thread
+    only waits; any other model is iterated here. Either way ``sink.parts`` is exactly what reached the stream.
+    """
     from protostar.llm.base import LLMError, SinkChatModel
-
-    if isinstance(model, SinkChatModel):
-        return _generate_to_sink(owner, watch, model, request)
-
-    parts: list[str] = []
-    outcome = AnswerOutcome(status=Message.Status.COMPLETE)
-    try:
-        tokens = model.stream(request)
-        watch.attach(tokens)
-        for piece in tokens:
-            if watch.interrupted:
-                break
-            if not piece:
-                continue
-            outcome.first_token_at = outcome.first_token_at or timezone.now()
-            parts.append(piece)
-            owner.append(events.TOKEN, events.token_data(piece))
-        usage = getattr(tokens, "usage", None)
-        outcome.prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
-        outcome.completion_tokens = getattr(usage, "completion_tokens", 0) or 0
-    except streams.LeaseLost:
-        raise
-    except LLMError as exc:
-        outcome = _fault(outcome, exc.code, exc.detail)
-    except Exception as exc:
-        logger.exception("message %s: the model stream failed", owner.message_id)
-        outcome = _fault(outcome, "llm_error", _readable(exc))
-    if watch.lease_lost.is_set():
-        raise streams.LeaseLost(f"message {owner.message_id}: lease lost while streaming")
-    if watch.stopped.is_set():
-        # Closing the stream may surface as an error from the vendor client: a requested stop is still a stop.
-        outcome.status, outcome.error_code, outcome.error = Message.Status.CANCELLED, "", ""
-    outcome.content = "".join(parts)
-    return outcome
-
-
-def _generate_to_sink(owner: streams.AnswerStream, watch: Watch, model: Any, request: Any) -> AnswerOutcome:
-    """``generate`` for models that write into the answer's stream from their event loop: this thread only waits
-    (no wake-up per token), and pieces that arrive during a write go out joined in the next one."""
-    from protostar.llm.base import LLMError
 
     sink = streams.AsyncAppender(owner)
     outcome = AnswerOutcome(status=Message.Status.COMPLETE)
     try:
-        tokens = model.stream_to(request, sink)
-        watch.attach(tokens)
-        tokens.wait_done()
+        if isinstance(model, SinkChatModel):
+            tokens = model.stream_to(request, sink)
+            watch.attach(tokens)
+            tokens.wait_done()
+        else:
+            tokens = model.stream(request)
+            watch.attach(tokens)
+            _copy_pieces(tokens, sink, watch)
         outcome.prompt_tokens = tokens.usage.prompt_tokens or 0
         outcome.completion_tokens = tokens.usage.completion_tokens or 0
     except streams.LeaseLost:
@@ -239,10 +207,19 @@ def _generate_to_sink(owner: streams.AnswerStream, watch: Watch, model: Any, req
     if watch.lease_lost.is_set():
         raise streams.LeaseLost(f"message {owner.message_id}: lease lost while streaming")
     if watch.stopped.is_set():
+        # Closing the stream may surface as an error from the vendor client: a requested stop is still a stop.
         outcome.status, outcome.error_code, outcome.error = Message.Status.CANCELLED, "", ""
     outcome.content = "".join(sink.parts)
     outcome.first_token_at = sink.first_written_at
     return outcome
+
+
+def _copy_pieces(tokens: Any, sink: streams.AsyncAppender, watch: Watch) -> None:
+    for piece in tokens:
+        if watch.interrupted:
+            break
+        if piece:
+            sink.write_now(piece)
 
 
 def _fault(outcome: AnswerOutcome, code: str, detail: str) -> AnswerOutcome:

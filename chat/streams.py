@@ -16,6 +16,8 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
+from chat import events
+
 # KEYS: lease, stream. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when fenced out.
 _APPEND = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
@@ -98,24 +100,30 @@ class AsyncAppender:
         self.parts: list[str] = []
         self.first_written_at: datetime | None = None
 
-    async def write(self, text: str) -> None:
-        from chat.events import TOKEN, token_data
+    def write_now(self, text: str) -> None:
+        """The same from a thread (models iterated by the job thread, such as the offline one)."""
+        self.owner.append(events.TOKEN, events.token_data(text))
+        self._written(text)
 
+    def _written(self, text: str) -> None:
+        self.first_written_at = self.first_written_at or timezone.now()
+        self.parts.append(text)
+
+    async def write(self, text: str) -> None:
         client, append = _async_redis()
         seq = await append(
             keys=[lease_key(self.owner.message_id), stream_key(self.owner.message_id)],
             args=[
                 self.owner.attempt_id,
                 settings.CHAT_STREAM_TTL,
-                TOKEN,
-                json.dumps(token_data(text), ensure_ascii=False),
+                events.TOKEN,
+                json.dumps(events.token_data(text), ensure_ascii=False),
             ],
             client=client,
         )
         if seq == -1:
             raise LeaseLost(f"message {self.owner.message_id}: attempt {self.owner.attempt_id} lost its lease")
-        self.first_written_at = self.first_written_at or timezone.now()
-        self.parts.append(text)
+        self._written(text)
 
 
 _async_clients: dict[int, tuple[Any, Any]] = {}
@@ -157,12 +165,10 @@ def join_token_runs(entries: list[tuple[int, str, dict[str, Any]]]) -> list[tupl
     """Consecutive ``token`` entries as one, carrying the seq of the last: a reader that fell behind (a busy server,
     a resume) catches up in one frame instead of one per piece. A reader that keeps up reads one entry at a time,
     so nothing is ever held back to be joined."""
-    from chat.events import TOKEN
-
     joined: list[tuple[int, str, dict[str, Any]]] = []
     for seq, kind, data in entries:
-        if kind == TOKEN and joined and joined[-1][1] == TOKEN:
-            joined[-1] = (seq, TOKEN, {**data, "text": joined[-1][2]["text"] + data["text"]})
+        if kind == events.TOKEN and joined and joined[-1][1] == events.TOKEN:
+            joined[-1] = (seq, events.TOKEN, {**data, "text": joined[-1][2]["text"] + data["text"]})
         else:
             joined.append((seq, kind, data))
     return joined
@@ -182,13 +188,11 @@ def read_all_sync(conn: redis.Redis, message_id: int, after_seq: int = 0) -> lis
 
 def follow_sync(conn: redis.Redis, message_id: int, after_seq: int = 0, *, block_ms: int = 5000):
     """Yield (seq, type, data) as the answer is written, up to and including its ``end``/``error`` entry."""
-    from chat.events import FINAL_EVENT_TYPES
-
     last = after_seq
     while True:
         reply = conn.xread({stream_key(message_id): f"0-{last}"}, count=500, block=block_ms)
         for seq, kind, data in decode_entries(reply[0][1]) if reply else []:
             yield seq, kind, data
             last = seq
-            if kind in FINAL_EVENT_TYPES:
+            if kind in events.FINAL_EVENT_TYPES:
                 return
