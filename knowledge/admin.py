@@ -15,7 +15,7 @@ from knowledge import services
 from knowledge.forms import SearchForm, UploadForm
 from knowledge.models import Document
 from knowledge.search import SearchError, search_chunks
-from knowledge.selectors import document_chunks, document_download_url
+from knowledge.selectors import document_chunks, document_download_url, documents_without_windows
 
 STATUS_COLOURS = {"queued": "#777", "processing": "#0a66c2", "ready": "#1a7f37", "failed": "#cf222e"}
 
@@ -105,6 +105,18 @@ class DocumentAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued {queryset.count()} document(s) for reprocessing.", messages.SUCCESS)
 
     # -- extra pages -------------------------------------------------------------------------------------
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # After an upgrade, documents ingested before sentence windows rank lower until they are ingested again.
+        stale = documents_without_windows().count() if request.method == "GET" else 0
+        if stale:
+            self.message_user(
+                request,
+                f"{stale} ready document(s) were ingested before sentence windows and rank lower in search until they "
+                "are reprocessed: select them and run “Reprocess”, or run `manage.py reprocess --stale`.",
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
     def get_urls(self):
         extra = [
             path("upload/", self.admin_site.admin_view(self.upload_view), name="knowledge_document_upload"),

@@ -105,3 +105,18 @@ def test_document_pages_refuse_non_staff(client, django_user_model):
     client.force_login(user)
     response = client.get(reverse("admin:knowledge_document_upload"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_changelist_warns_about_documents_ingested_before_windows(admin_client):
+    from knowledge.models import ChunkWindow
+
+    _upload(admin_client, SimpleUploadedFile("guide.md", "# 안내\n\n점검 주기는 석 달입니다.\n".encode()))
+    document = Document.objects.get()
+    document_ingest(document_id=document.pk)
+    changelist = reverse("admin:knowledge_document_changelist")
+    assert "ingested before sentence windows" not in admin_client.get(changelist).content.decode()
+
+    ChunkWindow.objects.filter(chunk__document=document).delete()  # as an upgraded installation has them
+
+    text = admin_client.get(changelist).content.decode()
+    assert "1 ready document(s) were ingested before sentence windows" in text and "reprocess --stale" in text
