@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat import events
+from protostar.llm import aio
 
 # KEYS: lease, stream. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when fenced out.
 _APPEND = """
@@ -80,10 +81,20 @@ class AnswerStream:
         self._release(keys=[lease_key(self.message_id)], args=[self.attempt_id])
 
     def append(self, kind: str, data: dict[str, Any]) -> int:
-        seq = self._append(
-            keys=[lease_key(self.message_id), stream_key(self.message_id)],
-            args=[self.attempt_id, settings.CHAT_STREAM_TTL, kind, json.dumps(data, ensure_ascii=False)],
-        )
+        return self._fenced(self._append(**self._append_call(kind, data)))
+
+    async def append_async(self, kind: str, data: dict[str, Any]) -> int:
+        """``append`` from an event loop (``redis.asyncio``, one client per loop)."""
+        client, script = aio.for_running_loop(_async_clients, _async_redis)
+        return self._fenced(await script(**self._append_call(kind, data), client=client))
+
+    def _append_call(self, kind: str, data: dict[str, Any]) -> dict[str, list]:
+        return {
+            "keys": [lease_key(self.message_id), stream_key(self.message_id)],
+            "args": [self.attempt_id, settings.CHAT_STREAM_TTL, kind, json.dumps(data, ensure_ascii=False)],
+        }
+
+    def _fenced(self, seq: int) -> int:
         if seq == -1:
             raise LeaseLost(f"message {self.message_id}: attempt {self.attempt_id} lost its lease")
         return int(seq)
@@ -110,19 +121,7 @@ class AsyncAppender:
         self.parts.append(text)
 
     async def write(self, text: str) -> None:
-        client, append = _async_redis()
-        seq = await append(
-            keys=[lease_key(self.owner.message_id), stream_key(self.owner.message_id)],
-            args=[
-                self.owner.attempt_id,
-                settings.CHAT_STREAM_TTL,
-                events.TOKEN,
-                json.dumps(events.token_data(text), ensure_ascii=False),
-            ],
-            client=client,
-        )
-        if seq == -1:
-            raise LeaseLost(f"message {self.owner.message_id}: attempt {self.owner.attempt_id} lost its lease")
+        await self.owner.append_async(events.TOKEN, events.token_data(text))
         self._written(text)
 
 
@@ -130,16 +129,11 @@ _async_clients: dict[int, tuple[Any, Any]] = {}
 
 
 def _async_redis() -> tuple[Any, Any]:
-    """A ``redis.asyncio`` client and the append script for the running loop (a client belongs to its loop)."""
-    import asyncio
-
+    """A ``redis.asyncio`` client and the append script (made on, and only used from, one event loop)."""
     import redis.asyncio
 
-    loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _async_clients:
-        client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
-        _async_clients[loop_id] = (client, client.register_script(_APPEND))
-    return _async_clients[loop_id]
+    client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+    return client, client.register_script(_APPEND)
 
 
 def request_stop(conn: redis.Redis, message_id: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -43,3 +43,12 @@ def background_loop() -> asyncio.AbstractEventLoop:
 def submit(coroutine: Coroutine[Any, Any, T]) -> Future[T]:
     """Run ``coroutine`` on the process's loop; cancelling the returned future cancels the task."""
     return asyncio.run_coroutine_threadsafe(coroutine, background_loop())
+
+
+def for_running_loop(cache: dict[int, T], factory: Callable[[], T]) -> T:
+    """``cache``'s object for the running loop, made by ``factory`` on first use: network clients keep connection
+    pools that belong to the loop they were made on."""
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in cache:
+        cache[loop_id] = factory()
+    return cache[loop_id]

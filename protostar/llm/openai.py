@@ -350,10 +350,9 @@ class OpenAIChatModel:
 
     def async_client(self) -> openai.AsyncOpenAI:
         """The async client of the running loop (an httpx pool belongs to the loop it was made on)."""
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in self._async_clients:
-            self._async_clients[loop_id] = _client(self.base_url, self.api_key, asynchronous=True)
-        return self._async_clients[loop_id]
+        return aio.for_running_loop(
+            self._async_clients, lambda: _client(self.base_url, self.api_key, asynchronous=True)
+        )
 
     def complete(self, request: ChatRequest) -> tuple[str, Usage]:
         try:
