@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -102,8 +103,9 @@ def search_chunks(
         raise SearchError(f"Unknown search mode {mode!r}.")
     terms = _distinctive(query_terms(query))
     use_window = mode == "window" or (mode == "hybrid" and settings.SEARCH_WINDOW_WEIGHT > 0)
-    vector = get_embedder().embed_query(query) if mode in ("hybrid", "vector") or use_window else None
-    sparse = _sparse_query(query) if mode in ("hybrid", "sparse") else None
+    vector, sparse = _query_embeddings(
+        query, dense=mode in ("hybrid", "vector") or use_window, sparse=mode in ("hybrid", "sparse")
+    )
     sql, params = _build_sql(
         vector=vector if mode != "window" else None,
         window_vector=vector if use_window else None,
@@ -316,6 +318,23 @@ def _keyword_list(terms: list[str], where: tuple[str, list], candidates: int):
     )
     params = [terms, len(terms), tsquery_text(terms), *where[1], candidates, _min_coverage(len(terms))]
     return "kw", cte, params
+
+
+# Runs a query's sparse pass while the asking thread runs its dense pass (the embedder allows one of each at once).
+_sparse_pass = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparse-query")
+
+
+def _query_embeddings(query: str, *, dense: bool, sparse: bool):
+    """The query's dense vector and sparse literal (each ``None`` when not wanted); both passes at once if both."""
+    if not (dense and sparse):
+        return (get_embedder().embed_query(query) if dense else None), (_sparse_query(query) if sparse else None)
+    sparse_future = _sparse_pass.submit(_sparse_query, query)
+    try:
+        vector = get_embedder().embed_query(query)
+    finally:
+        # Wait for the sparse pass even if the dense one failed: a search never leaves work running behind it.
+        sparse_literal = sparse_future.result()
+    return vector, sparse_literal
 
 
 def _sparse_query(query: str) -> str | None:

@@ -147,6 +147,18 @@ DATABASE_URL = _url("DATABASE_URL", ("postgres", "postgresql", "pgsql"), SERVICE
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = _typed(env.int, "DB_CONN_MAX_AGE", 0)
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 10
+# Each process keeps a pool of connections (psycopg_pool): opening one costs ~9 ms wall and a server process here,
+# and the chat worker gives its connection back while an answer waits for the embedder or streams, so without a
+# pool it would reconnect two or three times per answer. 0 turns the pool off (then DB_CONN_MAX_AGE applies).
+DB_POOL_MAX_SIZE = _typed(env.int, "DB_POOL_MAX_SIZE", 20)
+if DB_POOL_MAX_SIZE > 0:
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured("DB_CONN_MAX_AGE needs DB_POOL_MAX_SIZE=0: a pool keeps no connection per thread.")
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": _typed(env.float, "DB_POOL_TIMEOUT", 30.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: queues, channel layer, cache ------------------------------------------------------------------

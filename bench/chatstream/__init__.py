@@ -19,5 +19,5 @@ and Redis→browser (consumer + daphne); it adds N readers of load, so tapped ro
 Diagnosis: ``--profile`` samples the on-CPU Python stacks of daphne and the workers per round
 (``<data dir>/logs/profile-*.json``); ``--patch NAME`` runs daphne/workers with an experimental variant of
 ``chat`` code (see ``PATCHES``; nothing under ``chat/`` changes); ``--env``/``--worker-env`` set settings such as
-``DB_CONN_MAX_AGE`` or ``OMP_NUM_THREADS``. Results: ``docs/benchmarks.md`` ("Chat streaming").
+``DB_POOL_MAX_SIZE`` or ``OMP_NUM_THREADS``. Results: ``docs/benchmarks.md`` ("Chat streaming").
 """

@@ -97,8 +97,7 @@ def start_daphne(stack: Stack) -> None:
     command, extra = stack.command(
         "daphne", [daphne, "-b", "127.0.0.1", "-p", str(stack.port), "protostar.asgi:application"]
     )
-    # As the Procfile runs it: connections kept across the consumer's ORM calls (a connect costs ~7 ms here).
-    env = {**os.environ, "DB_CONN_MAX_AGE": "60", "LOG_LEVEL": "WARNING", **extra}
+    env = {**os.environ, "LOG_LEVEL": "WARNING", **extra}
     stack.daphne = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     if not wait_for_port(stack.port, timeout=60):
         raise RuntimeError("daphne did not start listening (see logs/bench-daphne.log)")
