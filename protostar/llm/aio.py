@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable, Coroutine
+import weakref
+from collections.abc import Callable, Coroutine, MutableMapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -45,10 +46,15 @@ def submit(coroutine: Coroutine[Any, Any, T]) -> Future[T]:
     return asyncio.run_coroutine_threadsafe(coroutine, background_loop())
 
 
-def for_running_loop(cache: dict[int, T], factory: Callable[[], T]) -> T:
+def loop_cache() -> weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]:
+    """A cache for ``for_running_loop`` whose entries go away with their loop (a test's, a finished ``asyncio.run``)."""
+    return weakref.WeakKeyDictionary()
+
+
+def for_running_loop(cache: MutableMapping[asyncio.AbstractEventLoop, T], factory: Callable[[], T]) -> T:
     """``cache``'s object for the running loop, made by ``factory`` on first use: network clients keep connection
     pools that belong to the loop they were made on."""
-    loop_id = id(asyncio.get_running_loop())
-    if loop_id not in cache:
-        cache[loop_id] = factory()
-    return cache[loop_id]
+    loop = asyncio.get_running_loop()
+    if loop not in cache:
+        cache[loop] = factory()
+    return cache[loop]

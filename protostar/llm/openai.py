@@ -339,7 +339,7 @@ class OpenAIChatModel:
         self.model_name = settings.LLM_MODEL
         self.api_key = settings.LLM_API_KEY
         self.client = _client(self.base_url, self.api_key)
-        self._async_clients: dict[int, openai.AsyncOpenAI] = {}
+        self._async_clients = aio.loop_cache()
 
     def stream(self, request: ChatRequest) -> OpenAITokenStream:
         return OpenAITokenStream(self, request)
