@@ -10,18 +10,18 @@ import asyncio
 import json
 import logging
 
+import redis.asyncio
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import events, selectors, services, streams
-from chat.hub import hub
 from chat.models import Message
 
 logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
-# How long a follower waits for entries before it checks whether the answer ended without a live stream.
-FOLLOW_CHECK_SECONDS = 5.0
+# How long one XREAD waits before the reader checks whether the answer ended without a live stream.
+READ_BLOCK_MS = 5000
 
 
 def _db(func):
@@ -31,14 +31,14 @@ def _db(func):
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
-    # Tokens arrive through Redis streams (read for every socket of the process by ``chat.hub``), not the channel
-    # layer, so the socket needs no channel-layer inbox (channels-redis' 5 s BZPOPMIN also races redis-py 8's 5 s
-    # read timeout and kills long-lived consumers).
+    # Tokens arrive through Redis streams, not the channel layer, so the socket needs no channel-layer inbox (one
+    # blocking Redis connection less per socket; channels-redis' 5 s BZPOPMIN also races redis-py 8's 5 s read
+    # timeout and kills long-lived consumers).
     channel_layer_alias = None
 
     async def connect(self) -> None:
         self.readers: dict[int, asyncio.Task] = {}
-        self.user = None
+        self.redis: redis.asyncio.Redis | None = None
         user = self.scope.get("user")
         # Accept, then close with 4401: a refused handshake reaches browsers only as an anonymous 1006.
         await self.accept()
@@ -46,15 +46,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
+        # redis-py times reads out after 5 s by default: longer than that is a normal XREAD BLOCK here.
+        self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=READ_BLOCK_MS / 1000 + 10)
 
     async def disconnect(self, code: int) -> None:
         readers = list(self.readers.values())
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
+        if self.redis is not None:
+            await self.redis.aclose()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.user is None:
+        if self.redis is None:
             return
         try:
             request = events.parse_client_request(text_data, max_chars=settings.CHAT_MAX_MESSAGE_CHARS)
@@ -111,29 +115,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.error("forwarding message %s failed", message_id, exc_info=task.exception())
 
     async def _forward(self, message_id: int, after_seq: int) -> None:
-        shared = hub()
-        if not await shared.client.exists(streams.stream_key(message_id)) and await self._send_snapshot(message_id):
+        assert self.redis is not None
+        last = after_seq
+        if not await self.redis.exists(streams.stream_key(message_id)) and await self._send_snapshot(message_id):
             return
-        follower = await shared.follow(message_id, after_seq)
-        try:
-            while True:
-                entries = await follower.next_entries(timeout=FOLLOW_CHECK_SECONDS)
-                for seq, kind, data in streams.join_token_runs(entries):
-                    await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
-                    if kind in events.FINAL_EVENT_TYPES:
-                        return
-                expired = not entries and not await shared.client.exists(streams.stream_key(message_id))
-                if expired and await self._send_snapshot(message_id):
+        while True:
+            entries = await streams.read_after(self.redis, message_id, last, block_ms=READ_BLOCK_MS)
+            for seq, kind, data in streams.join_token_runs(entries):
+                await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
+                last = seq
+                if kind in events.FINAL_EVENT_TYPES:
                     return
-        finally:
-            shared.forget(follower)
+            expired = not entries and not await self.redis.exists(streams.stream_key(message_id))
+            if expired and await self._send_snapshot(message_id):
+                return
 
     async def _send_snapshot(self, message_id: int) -> bool:
         """Replay a finished answer whose stream expired from the database; ``False`` if it is not finished."""
         message = await _db(selectors.message_get)(message_id=message_id)
         if message is None or not message.is_terminal:
             return False
-        if await hub().client.exists(streams.stream_key(message_id)):
+        if await self.redis.exists(streams.stream_key(message_id)):
             # The answer streamed and finished while the row was read: the live stream is complete, use it.
             return False
         for seq, kind, data in snapshot_entries(message):

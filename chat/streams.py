@@ -39,11 +39,6 @@ def stream_key(message_id: int) -> str:
     return f"chat:answer:{message_id}"
 
 
-def message_id_of(key: str) -> int:
-    """The message id in a ``stream_key``."""
-    return int(key.rsplit(":", 1)[1])
-
-
 def stop_key(message_id: int) -> str:
     return f"chat:stop:{message_id}"
 
@@ -171,6 +166,14 @@ def join_token_runs(entries: list[tuple[int, str, dict[str, Any]]]) -> list[tupl
         else:
             joined.append((seq, kind, data))
     return joined
+
+
+async def read_after(client, message_id: int, after_seq: int, *, block_ms: int) -> list[tuple[int, str, dict]]:
+    """Entries after ``after_seq``, waiting up to ``block_ms`` for the first one (``redis.asyncio`` client)."""
+    reply = await client.xread({stream_key(message_id): f"0-{after_seq}"}, count=500, block=block_ms)
+    if not reply:
+        return []
+    return decode_entries(reply[0][1])
 
 
 def read_all_sync(conn: redis.Redis, message_id: int, after_seq: int = 0) -> list[tuple[int, str, dict]]:

@@ -46,7 +46,9 @@ class ThreadedWorker(SimpleWorker):
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
         from chat.answering import warm_up
+        from knowledge.query_embedding import lower_priority
 
+        lower_priority(settings.CHAT_QUERY_NICENESS)
         warm_up()
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):

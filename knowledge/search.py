@@ -12,18 +12,16 @@ from __future__ import annotations
 import html
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from pgvector import SparseVector
 
 from knowledge.lexical import lexical_terms, query_terms, tsquery_text
-from knowledge.models import SPARSE_DIMENSIONS, page_range_label
+from knowledge.models import page_range_label
+from knowledge.query_embedding import query_embeddings
 from knowledge.selectors import visibility_filter_sql
-from protostar.llm.registry import get_embedder, get_sparse_embedder
 
 MAX_K = 100
 MODES = ("hybrid", "vector", "window", "keyword", "sparse")
@@ -103,7 +101,7 @@ def search_chunks(
         raise SearchError(f"Unknown search mode {mode!r}.")
     terms = _distinctive(query_terms(query))
     use_window = mode == "window" or (mode == "hybrid" and settings.SEARCH_WINDOW_WEIGHT > 0)
-    vector, sparse = _query_embeddings(
+    vector, sparse = query_embeddings(
         query, dense=mode in ("hybrid", "vector") or use_window, sparse=mode in ("hybrid", "sparse")
     )
     sql, params = _build_sql(
@@ -318,30 +316,6 @@ def _keyword_list(terms: list[str], where: tuple[str, list], candidates: int):
     )
     params = [terms, len(terms), tsquery_text(terms), *where[1], candidates, _min_coverage(len(terms))]
     return "kw", cte, params
-
-
-# Runs a query's sparse pass while the asking thread runs its dense pass (the embedder allows one of each at once).
-_sparse_pass = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparse-query")
-
-
-def _query_embeddings(query: str, *, dense: bool, sparse: bool):
-    """The query's dense vector and sparse literal (each ``None`` when not wanted); both passes at once if both."""
-    if not (dense and sparse):
-        return (get_embedder().embed_query(query) if dense else None), (_sparse_query(query) if sparse else None)
-    sparse_future = _sparse_pass.submit(_sparse_query, query)
-    try:
-        vector = get_embedder().embed_query(query)
-    finally:
-        # Wait for the sparse pass even if the dense one failed: a search never leaves work running behind it.
-        sparse_literal = sparse_future.result()
-    return vector, sparse_literal
-
-
-def _sparse_query(query: str) -> str | None:
-    embedder = get_sparse_embedder()
-    if embedder is None:
-        return None
-    return SparseVector(embedder.embed_query_sparse(query), SPARSE_DIMENSIONS).to_text()
 
 
 def _min_coverage(term_count: int) -> float:

@@ -10,7 +10,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-PATCHES: dict[str, Callable[[], None]] = {}
+
+def serial_query_passes() -> None:
+    """A query's dense and sparse passes one after the other in the asking thread (before they ran at once)."""
+    from knowledge import query_embedding, search
+
+    def one_after_the_other(query: str, *, dense: bool, sparse: bool):
+        vector = query_embedding.get_embedder().embed_query(query) if dense else None
+        return vector, (query_embedding.sparse_literal(query) if sparse else None)
+
+    search.query_embeddings = one_after_the_other
+
+
+PATCHES: dict[str, Callable[[], None]] = {
+    "serial-query-passes": serial_query_passes,
+}
 
 
 def apply_patches(names: list[str]) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.db import connections
 
 from chat.models import Message
@@ -72,3 +74,16 @@ def test_twenty_parallel_asks_stream_concurrently(client, django_user_model, kno
     assert Message.objects.filter(role="assistant", status=Message.Status.COMPLETE).count() == PARALLEL
     assert counter.peak >= PARALLEL * 3 // 4
     assert elapsed < PARALLEL * single / 4
+    # The questions were embedded on threads at the configured niceness; the rest of the worker kept its own.
+    niceness = thread_niceness(chat_worker.process.pid)
+    assert niceness.count(settings.CHAT_QUERY_NICENESS) == 2, niceness
+    assert niceness.count(0) == len(niceness) - 2
+
+
+def thread_niceness(pid: int) -> list[int]:
+    """The nice value of each thread of a process (field 19 of /proc/<pid>/task/<tid>/stat)."""
+    values = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        values.append(int(fields[16]))
+    return values
