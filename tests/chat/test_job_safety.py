@@ -103,7 +103,14 @@ def test_a_run_whose_lease_is_taken_mid_stream_stops_writing_at_once(openai_sett
     openai_settings.script(reply=" ".join(f"w{i}" for i in range(200)), tokens_per_second=40)
     conn = streams.sync_client()
     results: list[str | None] = []
-    run = threading.Thread(target=lambda: results.append(answer_message(message_id=pending.pk)))
+
+    def answer() -> None:
+        try:
+            results.append(answer_message(message_id=pending.pk))
+        finally:
+            connections.close_all()  # a thread's pooled connection goes back before the thread ends
+
+    run = threading.Thread(target=answer)
     run.start()
     deadline = time.monotonic() + 10
     while sum(kind == "token" for _, kind, _ in entries(pending.pk)) < 3 and time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from knowledge.ingestion import document_ingest
 from knowledge.models import Document
 from knowledge.search import SearchError, search_chunks
 from knowledge.services import document_upload
+from protostar.llm.registry import get_embedder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -179,7 +180,7 @@ def test_language_centering_ranks_each_language_against_its_own_average(admin_us
         Chunk.objects.filter(pk=chunk.pk).update(
             language=language, embedding=_unit_vector(similarity, chunk.ordinal + 1)
         )
-    monkeypatch.setattr(type(search.get_embedder()), "embed_query", lambda self, text: _unit_vector(1.0, 1))
+    monkeypatch.setattr(type(get_embedder()), "embed_query", lambda self, text: _unit_vector(1.0, 1))
     monkeypatch.setattr(search, "_language_shares", lambda: None)  # not analyzed yet: both languages are grouped
 
     settings.SEARCH_LANGUAGE_CENTERING = False
