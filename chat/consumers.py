@@ -35,8 +35,9 @@ def _db(func):
         try:
             return func(*args, **kwargs)
         finally:
-            # In the call's own context: the connection was opened in a copy of the socket's context, where the
-            # wrapper's own clean-up cannot see it, and a connection not given back is a pool slot lost for good.
+            # Here, inside the call's own context (a copy of the socket's, where the connection was opened): the
+            # wrapper's clean-up runs outside it and does not always see the connection, and one not given back is
+            # a pool slot lost for good (seen in the chat tests: one connection per answered socket).
             close_old_connections()
 
     return DatabaseSyncToAsync(returning_the_connection, thread_sensitive=False)
