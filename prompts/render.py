@@ -8,6 +8,7 @@ is safe because versions are never edited in place.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -21,9 +22,19 @@ from prompts.templating import CompiledPrompt, compile_prompt
 
 def render_prompt(name: str, /, **context: Any) -> str:
     """Render prompt ``name`` with exactly its declared variables; raises a ``PromptError`` subclass otherwise."""
+    return prompt_renderer(name)(**context)
+
+
+def prompt_renderer(name: str) -> Callable[..., str]:
+    """``render_prompt`` for several renders of one prompt: the active version is looked up once, so they agree."""
     prompt = shipped_prompt(name)
-    check_context(prompt, context)
-    return active_template(name).render(context)
+    template = active_template(name)
+
+    def render(**context: Any) -> str:
+        check_context(prompt, context)
+        return template.render(context)
+
+    return render
 
 
 # The ORM cannot run in an event loop thread; consumers await this instead.

@@ -122,7 +122,14 @@ def encode(text: str) -> list[int]:
 def count_tokens(text: str) -> int:
     if not text:
         return 0
-    return len(encode(text))
+    return _count_tokens(_configured(), text)
+
+
+# Building one prompt counts the same texts several times (the system prompt as it grows, the question once per
+# budget step); counting is pure Python, so repeats are remembered (per encoding).
+@functools.lru_cache(maxsize=256)
+def _count_tokens(encoder: _Encoder, text: str) -> int:
+    return len(encoder.encode(text))
 
 
 def decoded_prefix_length(text: str, tokens: list[int], keep: int) -> int:

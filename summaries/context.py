@@ -9,7 +9,7 @@ the lowest-ranked up, so the labels the answer cites stay those of the ``sources
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,17 +35,18 @@ def build_context(*, message: Message, hits: Sequence[Any], focus: str = "") -> 
     full_question = message.reply_to.content
     language = detect_language(full_question)
     total = settings.CONTEXT_BUDGET_TOTAL
-    base = count_tokens(render_system([], "", language))
+    render_system = system_renderer(language)
+    base = count_tokens(render_system([], ""))
     question = truncate_to_tokens(full_question, max(0, total - base))
     room = total - base - count_tokens(question)
-    passages = fit_passages(hits, min(settings.CONTEXT_BUDGET_PASSAGES, room), language, base)
-    plain_system = render_system(passages, "", language)
+    passages = fit_passages(hits, min(settings.CONTEXT_BUDGET_PASSAGES, room), render_system, base)
+    plain_system = render_system(passages, "")
     room = total - count_tokens(plain_system) - count_tokens(question)
     summary = selectors.summary_latest(conversation_id=message.conversation_id)
     system = plain_system
     if summary is not None and room > 0:
         memory = truncate_to_tokens(summary.text, min(settings.CONTEXT_BUDGET_MEMORY, room))
-        system = render_system(passages, memory, language)
+        system = render_system(passages, memory)
     room = total - count_tokens(system) - count_tokens(question)
     after_id = summary.covers_to_message_id if summary else 0
     recent = recent_window(message, after_id=after_id, budget=min(settings.CONTEXT_BUDGET_RECENT, room))
@@ -66,16 +67,26 @@ def build_context(*, message: Message, hits: Sequence[Any], focus: str = "") -> 
     )
 
 
-def render_system(passages: Sequence[Passage], memory: str, language: str) -> str:
-    from prompts.render import render_prompt
-
-    rows = [
-        {"label": p.label, "title": p.title, "page": p.page, "section": p.section, "text": p.text} for p in passages
-    ]
-    return render_prompt("answer_system", passages=rows, memory=memory, language=language)
+SystemRenderer = Callable[[Sequence[Passage], str], str]
 
 
-def fit_passages(hits: Sequence[Any], budget: int, language: str, base_tokens: int) -> list[Passage]:
+def system_renderer(language: str) -> SystemRenderer:
+    """Renders the answer system prompt with given passages and memory. The active version is looked up once: a
+    build renders it several times to fit the budgets, and all of them must use the same version."""
+    from prompts.render import prompt_renderer
+
+    render = prompt_renderer("answer_system")
+
+    def render_system(passages: Sequence[Passage], memory: str) -> str:
+        rows = [
+            {"label": p.label, "title": p.title, "page": p.page, "section": p.section, "text": p.text} for p in passages
+        ]
+        return render(passages=rows, memory=memory, language=language)
+
+    return render_system
+
+
+def fit_passages(hits: Sequence[Any], budget: int, render_system: SystemRenderer, base_tokens: int) -> list[Passage]:
     """The best-ranked passages that fit ``budget`` (the first one cut to fit rather than dropped)."""
     passages = [
         Passage(label=f"S{i}", title=hit.title, text=hit.text, page=hit.page_start, section=hit.section)
@@ -93,7 +104,7 @@ def fit_passages(hits: Sequence[Any], budget: int, language: str, base_tokens: i
             break
         chosen.append(passage)
         used += size
-    while chosen and count_tokens(render_system(chosen, "", language)) - base_tokens > budget:
+    while chosen and count_tokens(render_system(chosen, "")) - base_tokens > budget:
         last = chosen.pop()
         if not chosen:  # the wrapper estimate was short: cut the single passage a little more
             text = truncate_to_tokens(last.text, max(0, count_tokens(last.text) - 16))
