@@ -22,8 +22,33 @@ def serial_query_passes() -> None:
     search.query_embeddings = one_after_the_other
 
 
+def time_job_steps() -> None:
+    """Log how long each step of an answer job takes (diagnosis: where the job → model time goes)."""
+    import logging
+    import time
+
+    from chat import answering
+
+    log = logging.getLogger("bench.steps")
+
+    def timed(name: str, func):
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                log.warning("step %s %.1f ms", name, (time.perf_counter() - started) * 1000)
+
+        return run
+
+    for name in ("answer_message", "retrieval_query", "retrieve", "build_messages", "generate"):
+        setattr(answering, name, timed(name, getattr(answering, name)))
+    answering.services.message_claim = timed("message_claim", answering.services.message_claim)
+
+
 PATCHES: dict[str, Callable[[], None]] = {
     "serial-query-passes": serial_query_passes,
+    "time-job-steps": time_job_steps,
 }
 
 
