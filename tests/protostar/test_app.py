@@ -113,6 +113,23 @@ def test_non_numeric_setting_fails_at_start_up_with_a_readable_message(tmp_path)
     assert "UPLOAD_MAX_BYTES has an invalid value 'fifty megabytes'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DB_CONN_MAX_AGE": "60"}, "DB_CONN_MAX_AGE needs DB_POOL_MAX_SIZE=0"),
+        ({"CHAT_QUERY_NICENESS": "25"}, "CHAT_QUERY_NICENESS must be between 0 and 19, not 25"),
+    ],
+)
+def test_contradictory_or_out_of_range_settings_fail_at_start_up(tmp_path, overrides, message):
+    result = _run_check(tmp_path, **overrides)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_connections_without_a_pool_are_a_valid_choice(tmp_path):
+    assert _run_check(tmp_path, DB_POOL_MAX_SIZE="0", DB_CONN_MAX_AGE="60").returncode == 0
+
+
 def test_valid_configuration_passes_the_checks(tmp_path):
     result = _run_check(tmp_path)
     assert result.returncode == 0, result.stderr
