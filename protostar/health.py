@@ -33,10 +33,17 @@ def _timed(check: Callable[[], str]) -> PartHealth:
     return PartHealth(ok=ok, detail=detail, ms=round((time.perf_counter() - started) * 1000, 1))
 
 
+# A probe connects directly, with a short timeout: through the pool an unreachable server would take the pool's
+# whole wait (DB_POOL_TIMEOUT) and be reported only as "couldn't get a connection".
+HEALTH_CONNECT_TIMEOUT = 3
+
+
 def _database() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
-        row = cursor.fetchone()
+    import psycopg
+
+    params = {**connection.get_connection_params(), "connect_timeout": HEALTH_CONNECT_TIMEOUT}
+    with psycopg.connect(**params) as conn:
+        row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
     if not row:
         raise RuntimeError("pgvector extension missing (run migrate)")
     return f"pgvector {row[0]}"

@@ -150,6 +150,7 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 10
 # Each process keeps a pool of connections (psycopg_pool): opening one costs ~9 ms wall and a server process here,
 # and the chat worker gives its connection back while an answer waits for the embedder or streams, so without a
 # pool it would reconnect two or three times per answer. 0 turns the pool off (then DB_CONN_MAX_AGE applies).
+# DB_POOL_TIMEOUT bounds the wait for a connection, so it is also how long an unreachable database takes to show.
 DB_POOL_MAX_SIZE = _typed(env.int, "DB_POOL_MAX_SIZE", 20)
 if DB_POOL_MAX_SIZE > 0:
     if DATABASES["default"]["CONN_MAX_AGE"]:
@@ -157,7 +158,7 @@ if DB_POOL_MAX_SIZE > 0:
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
         "max_size": DB_POOL_MAX_SIZE,
-        "timeout": _typed(env.float, "DB_POOL_TIMEOUT", 30.0),
+        "timeout": _typed(env.float, "DB_POOL_TIMEOUT", 10.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -79,6 +80,20 @@ def test_asgi_app_rejects_websocket_from_a_foreign_origin():
         return connected
 
     assert async_to_sync(connect)() is False
+
+
+def test_an_unreachable_database_is_reported_with_its_reason_not_a_pool_timeout(tmp_path):
+    # Nothing listens on port 1: the probe must say the connection was refused, not wait out the pool.
+    probe = "import json; from protostar.health import health_report; print(json.dumps(health_report()))"
+    env = {**os.environ, "DATABASE_URL": "postgres://protostar:x@127.0.0.1:1/protostar", "DB_POOL_TIMEOUT": "30"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["ok"] is False
+    database = report["parts"]["database"]
+    assert database["ok"] is False and "Connection refused" in database["detail"], database
+    assert database["ms"] < 30_000
 
 
 def _run_check(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess:
