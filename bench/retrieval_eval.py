@@ -11,7 +11,7 @@ Run against servers of your own data dir::
     export PROTOSTAR_DATA_DIR=$PWD/.data/bench-golden
     .venv/bin/python manage.py services up && .venv/bin/python manage.py migrate && .venv/bin/python manage.py bootstrap
     .venv/bin/python bench/retrieval_eval.py            # ingest (slow: the embedder) and evaluate
-    .venv/bin/python bench/retrieval_eval.py --reuse    # keep documents that are already ready
+    .venv/bin/python bench/retrieval_eval.py --reuse    # keep documents already ready (with sentence windows)
     SEARCH_KEYWORD_WEIGHT=0.5 .venv/bin/python bench/retrieval_eval.py --reuse   # try a ranking setting
     .venv/bin/python bench/retrieval_eval.py --reuse --sweep   # grid over the fusion settings (hybrid only)
 
@@ -46,6 +46,7 @@ from django.test.utils import override_settings  # noqa: E402
 from knowledge.ingestion import document_ingest  # noqa: E402
 from knowledge.models import Chunk, Document  # noqa: E402
 from knowledge.search import SearchError, SearchHit, search_chunks  # noqa: E402
+from knowledge.selectors import documents_without_windows  # noqa: E402
 from knowledge.services import document_delete, document_upload  # noqa: E402
 from protostar.llm.registry import get_embedder  # noqa: E402
 
@@ -200,6 +201,8 @@ def ingest(corpus: dict[str, CorpusFile], *, user, reuse: bool) -> dict[str, Doc
     model_name = get_embedder().model_name
     documents: dict[str, Document] = {}
     todo: list[CorpusFile] = []
+    # Documents ingested before sentence windows would score zero in the window and sparse lists: ingest them again.
+    stale_ids = set(documents_without_windows().values_list("pk", flat=True))
     for item in corpus.values():
         sha = hashlib.sha256(item.data).hexdigest()
         existing = Document.objects.filter(sha256=sha).first()
@@ -209,6 +212,7 @@ def ingest(corpus: dict[str, CorpusFile], *, user, reuse: bool) -> dict[str, Doc
             and existing.status == Document.Status.READY
             and existing.embedding_model == model_name
             and existing.original_filename == item.name
+            and existing.pk not in stale_ids
         ):
             documents[item.name] = existing
             continue
