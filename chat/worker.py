@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import connections
@@ -40,8 +40,6 @@ class ThreadedWorker(SimpleWorker):
         self.threads = threads or settings.CHAT_WORKER_THREADS
         self._slots = threading.BoundedSemaphore(self.threads)
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="chat-job")
-        self._running: set[Future] = set()
-        self._running_lock = threading.Lock()
 
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
@@ -64,10 +62,7 @@ class ThreadedWorker(SimpleWorker):
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         execution = self.prepare_execution(job)
-        future = self._pool.submit(self._perform, job, queue, execution)
-        with self._running_lock:
-            self._running.add(future)
-        future.add_done_callback(self._forget)
+        self._pool.submit(self._perform, job, queue, execution)
 
     def _perform(self, job: Job, queue: Queue, execution) -> None:
         try:
@@ -78,15 +73,6 @@ class ThreadedWorker(SimpleWorker):
             if not self.executions:
                 self.set_state(WorkerStatus.IDLE)
             self._slots.release()
-
-    def _forget(self, future: Future) -> None:
-        with self._running_lock:
-            self._running.discard(future)
-
-    @property
-    def running_jobs(self) -> int:
-        with self._running_lock:
-            return len(self._running)
 
     def teardown(self) -> None:
         # Warm shutdown: let the answers in flight finish (bounded by their job timeout) before deregistering.

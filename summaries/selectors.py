@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from chat.models import Message
@@ -20,10 +20,6 @@ STALE_JOB_FACTOR = 4
 
 def summary_latest(*, conversation_id: int) -> ConversationSummary | None:
     return ConversationSummary.objects.filter(conversation_id=conversation_id).order_by("-version").first()
-
-
-def summary_history(*, conversation_id: int) -> QuerySet[ConversationSummary]:
-    return ConversationSummary.objects.filter(conversation_id=conversation_id).order_by("-version")
 
 
 def turns_between(*, conversation_id: int, after_id: int = 0, before_id: int | None = None) -> list[Message]:

@@ -14,16 +14,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def pooled_connections_released(django_db_setup) -> Iterator[None]:
-    """Before the test database is dropped, let go of pooled connections that threads of finished event loops
-    (``async_to_sync`` in tests) still hold: they are closed only when collected, and an open one blocks the DROP."""
-    yield
-    import gc
-
-    gc.collect()
-
-
 def worker_database_url() -> str:
     """The URL of the database pytest-django created, for worker processes started by tests."""
     from django.conf import settings
