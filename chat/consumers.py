@@ -17,12 +17,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import close_old_connections
 
-from chat import events, selectors, services, streams
+from chat import events, live, selectors, services, streams
 from chat.models import Message
 
 logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
-# How long one XREAD waits before the reader checks whether the answer ended without a live stream.
+# How long a follower waits for a published entry before it reads the stream itself (and checks whether the answer
+# ended without a live stream).
 READ_BLOCK_MS = 5000
 
 
@@ -59,8 +60,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
-        # redis-py times reads out after 5 s by default: longer than that is a normal XREAD BLOCK here.
-        self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=READ_BLOCK_MS / 1000 + 10)
+        # Only short commands on this client (entries arrive through ``chat.live``): a hung Redis must not hang the
+        # socket's readers for good.
+        self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
 
     async def disconnect(self, code: int) -> None:
         readers = list(self.readers.values())
@@ -128,20 +130,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.error("forwarding message %s failed", message_id, exc_info=task.exception())
 
     async def _forward(self, message_id: int, after_seq: int) -> None:
+        feed = await live.hub().follow(message_id)
+        try:
+            await self._relay(message_id, after_seq, feed)
+        finally:
+            await live.hub().unfollow(message_id, feed)
+
+    async def _relay(self, message_id: int, after_seq: int, feed: asyncio.Queue[bytes]) -> None:
+        """Send the answer's entries after ``after_seq``: what the stream holds now, then what is published live."""
         assert self.redis is not None
         last = after_seq
         if not await self.redis.exists(streams.stream_key(message_id)) and await self._send_snapshot(message_id):
             return
+        entries = await streams.read_after_async(self.redis, message_id, last)
         while True:
-            entries = await streams.read_after(self.redis, message_id, last, block_ms=READ_BLOCK_MS)
-            for seq, kind, data in streams.join_token_runs(entries):
+            for seq, kind, data in streams.join_token_runs([entry for entry in entries if entry[0] > last]):
                 await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
                 last = seq
                 if kind in events.FINAL_EVENT_TYPES:
                     return
+            entries = await self._next_entries(message_id, last, feed)
             expired = not entries and not await self.redis.exists(streams.stream_key(message_id))
             if expired and await self._send_snapshot(message_id):
                 return
+
+    async def _next_entries(self, message_id: int, last: int, feed: asyncio.Queue[bytes]) -> list:
+        """The entries after ``last``: those published since, all that are queued (a socket that fell behind
+        catches up in one frame); from the stream after a quiet spell, a gap or a lost connection."""
+        if feed.empty():
+            try:
+                async with asyncio.timeout(READ_BLOCK_MS / 1000):
+                    first = await feed.get()
+            except TimeoutError:
+                return await streams.read_after_async(self.redis, message_id, last)
+        else:
+            first = feed.get_nowait()
+        payloads = [first, *(feed.get_nowait() for _ in range(feed.qsize()))]
+        if live.RESYNC in payloads:
+            return await streams.read_after_async(self.redis, message_id, last)
+        entries = [entry for entry in map(streams.parse_published, payloads) if entry[0] > last]
+        if entries and entries[0][0] != last + 1:
+            return await streams.read_after_async(self.redis, message_id, last)
+        return entries
 
     async def _send_snapshot(self, message_id: int) -> bool:
         """Replay a finished answer whose stream expired from the database; ``False`` if it is not finished."""

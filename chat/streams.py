@@ -19,7 +19,8 @@ from django.utils import timezone
 from chat import events
 from protostar.llm import aio
 
-# KEYS: lease, stream. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when fenced out.
+# KEYS: lease, stream, live channel. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when
+# fenced out. The entry is also published (``seq type data``) for the sockets that follow the answer live.
 _APPEND = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
@@ -27,6 +28,7 @@ local seq = 1
 if #last > 0 then seq = tonumber(string.match(last[1][1], '%-(%d+)$')) + 1 end
 redis.call('XADD', KEYS[2], '0-' .. seq, 'type', ARGV[3], 'data', ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', KEYS[3], seq .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
 return seq
 """
 _RELEASE = """
@@ -45,6 +47,11 @@ def stop_key(message_id: int) -> str:
 
 def lease_key(message_id: int) -> str:
     return f"chat:lease:{message_id}"
+
+
+def live_channel(message_id: int) -> str:
+    """The pub/sub channel on which each entry of the answer is published as it is appended (``chat.live``)."""
+    return f"chat:live:{message_id}"
 
 
 def sync_client() -> redis.Redis:
@@ -90,7 +97,7 @@ class AnswerStream:
 
     def _append_call(self, kind: str, data: dict[str, Any]) -> dict[str, list]:
         return {
-            "keys": [lease_key(self.message_id), stream_key(self.message_id)],
+            "keys": [lease_key(self.message_id), stream_key(self.message_id), live_channel(self.message_id)],
             "args": [self.attempt_id, settings.CHAT_STREAM_TTL, kind, json.dumps(data, ensure_ascii=False)],
         }
 
@@ -168,12 +175,15 @@ def join_token_runs(entries: list[tuple[int, str, dict[str, Any]]]) -> list[tupl
     return joined
 
 
-async def read_after(client, message_id: int, after_seq: int, *, block_ms: int) -> list[tuple[int, str, dict]]:
-    """Entries after ``after_seq``, waiting up to ``block_ms`` for the first one (``redis.asyncio`` client)."""
-    reply = await client.xread({stream_key(message_id): f"0-{after_seq}"}, count=500, block=block_ms)
-    if not reply:
-        return []
-    return decode_entries(reply[0][1])
+def parse_published(payload: bytes) -> tuple[int, str, dict[str, Any]]:
+    """A published entry (``seq type data``, see ``_APPEND``) as (seq, type, data)."""
+    seq, kind, data = payload.split(b" ", 2)
+    return int(seq), kind.decode(), json.loads(data)
+
+
+async def read_after_async(client, message_id: int, after_seq: int) -> list[tuple[int, str, dict]]:
+    """Entries after ``after_seq`` that are in the stream now (``redis.asyncio`` client)."""
+    return decode_entries(await client.xrange(stream_key(message_id), min=f"(0-{after_seq}", max="+"))
 
 
 def read_all_sync(conn: redis.Redis, message_id: int, after_seq: int = 0) -> list[tuple[int, str, dict]]:

@@ -46,7 +46,33 @@ def time_job_steps() -> None:
     answering.services.message_claim = timed("message_claim", answering.services.message_claim)
 
 
+def xread_follow() -> None:
+    """Each socket follows its answer with its own blocking ``XREAD`` loop (before entries were pushed through
+    pub/sub, ``chat.live``)."""
+    from chat import consumers, events, streams
+
+    async def forward(self, message_id: int, after_seq: int) -> None:
+        last = after_seq
+        if not await self.redis.exists(streams.stream_key(message_id)) and await self._send_snapshot(message_id):
+            return
+        while True:
+            key = streams.stream_key(message_id)
+            reply = await self.redis.xread({key: f"0-{last}"}, count=500, block=consumers.READ_BLOCK_MS)
+            entries = streams.decode_entries(reply[0][1]) if reply else []
+            for seq, kind, data in streams.join_token_runs(entries):
+                await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
+                last = seq
+                if kind in events.FINAL_EVENT_TYPES:
+                    return
+            expired = not entries and not await self.redis.exists(key)
+            if expired and await self._send_snapshot(message_id):
+                return
+
+    consumers.ChatConsumer._forward = forward
+
+
 PATCHES: dict[str, Callable[[], None]] = {
+    "xread-follow": xread_follow,
     "serial-query-passes": serial_query_passes,
     "time-job-steps": time_job_steps,
 }
