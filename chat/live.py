@@ -49,23 +49,29 @@ class LiveHub:
             if self._pubsub is None:
                 self._open()
             self._feeds.setdefault(channel, set()).add(feed)
-            if channel not in self._subscribed:
-                self._subscribed[channel] = asyncio.get_running_loop().create_future()
-                try:
-                    await self._pubsub.subscribe(channel)
-                except Exception:
-                    await self._leave(channel, feed)
-                    raise
-                # redis-py reconnects a dropped connection on its own (and subscribes again) before it calls this.
-                self._pubsub.connection.register_connect_callback(self._reconnected)
-                if self._pump is None:  # reading needs the connection that the first subscription opens
-                    self._pump = asyncio.create_task(self._deliver(self._pubsub))
-            confirmed = self._subscribed[channel]
+            try:
+                confirmed = await self._subscribe(channel)
+            except BaseException:  # also a socket closed meanwhile (cancelled): leave nothing subscribed behind
+                await self._leave(channel, feed)
+                raise
         try:
             await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_WAIT_SECONDS)
         except TimeoutError:
             logger.warning("no confirmation of the subscription to %s yet; following the stream alone", channel)
+        except BaseException:
+            await self.unfollow(message_id, feed)
+            raise
         return feed
+
+    async def _subscribe(self, channel: bytes) -> asyncio.Future[None]:
+        if channel not in self._subscribed:
+            self._subscribed[channel] = asyncio.get_running_loop().create_future()
+            await self._pubsub.subscribe(channel)
+            # redis-py reconnects a dropped connection on its own (and subscribes again) before it calls this.
+            self._pubsub.connection.register_connect_callback(self._reconnected)
+            if self._pump is None:  # reading needs the connection that the first subscription opens
+                self._pump = asyncio.create_task(self._deliver(self._pubsub))
+        return self._subscribed[channel]
 
     async def unfollow(self, message_id: int, feed: asyncio.Queue[bytes]) -> None:
         async with self._lock:

@@ -3,13 +3,14 @@ drops some (a lost publish, a killed connection, an unpublished last entry)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
 
-from chat import consumers, events, streams
+from chat import consumers, events, live, streams
 from chat.models import Conversation, Message
 from tests.chat.conftest import communicator, receive, receive_until, send, session_cookie
 
@@ -143,3 +144,59 @@ def test_a_killed_pubsub_connection_loses_nothing_and_is_closed_when_nobody_foll
     assert received[-1]["type"] == "end"
     assert following == before + 1
     assert pubsub_clients() == before
+
+
+def test_two_sockets_on_one_answer_share_the_subscription_and_both_get_every_entry(answer, monkeypatch):
+    monkeypatch.setattr(consumers, "READ_BLOCK_MS", 60_000)
+    message, writer, cookie = answer
+    before = pubsub_clients()
+
+    async def scenario():
+        writer.append(events.SOURCES, events.sources_data([]))
+        tabs = [await follow(cookie, message.pk) for _ in range(2)]
+        received = {index: [await receive(tab)] for index, tab in enumerate(tabs)}
+        following = pubsub_clients()
+        writer.append(events.TOKEN, events.token_data("둘 다"))
+        writer.append(events.END, events.end_data(finish_reason="stop", prompt_tokens=1, completion_tokens=1))
+        for index, tab in enumerate(tabs):
+            received[index] += await receive_until(tab, {"end"}, timeout=5)
+            await tab.disconnect()
+        return received, following
+
+    received, following = async_to_sync(scenario)()
+    for events_of_tab in received.values():
+        assert [event["type"] for event in events_of_tab] == ["sources", "token", "end"]
+        assert events_of_tab[1]["text"] == "둘 다"
+    assert following == before + 1
+    assert pubsub_clients() == before
+
+
+@pytest.mark.parametrize("yields", [0, 1, 2, 3, 5, 8, 10, 20])
+def test_a_follow_cancelled_midway_leaves_nothing_behind(yields):
+    before = pubsub_clients()
+    channel = streams.live_channel(987_654)
+
+    async def scenario():
+        hub = live.LiveHub()
+        task = asyncio.create_task(hub.follow(987_654))
+        for _ in range(yields):  # cancelled at different points of connecting and subscribing
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        else:  # done before the cancel arrived
+            await hub.unfollow(987_654, task.result())
+        # The next socket on the same answer is subscribed for real and gets what is published.
+        feed = await hub.follow(987_654)
+        streams.sync_client().publish(channel, '1 token {"text": "x"}')
+        async with asyncio.timeout(5):
+            payload = await feed.get()
+        await hub.unfollow(987_654, feed)
+        await asyncio.sleep(0.05)
+        return payload, pubsub_clients()  # counted while the hub (and anything it left open) is alive
+
+    payload, after = async_to_sync(scenario)()
+    assert streams.parse_published(payload) == (1, "token", {"text": "x"})
+    assert after == before
