@@ -1,15 +1,20 @@
-"""Search latency at 100k chunks: bare pgvector top-10 vs our hybrid search (query embedding excluded), same run.
+"""Search latency at 100k chunks: bare pgvector top-10 vs the default hybrid search (query embedding excluded).
 
-    .venv/bin/python bench/search_latency.py [--chunks 100000] [--queries 200]
+    .venv/bin/python bench/search_latency.py [--chunks 100000] [--queries 200] [--refill]
 
-Fills the chunk table with generated Korean/English text and random unit vectors of the real dimension (once;
-later runs reuse them), then prints p50/p95 of (a) ``ORDER BY embedding <=> q LIMIT 10`` and (b) ``search_chunks``,
-the ratio b/a (goal ≤ 3.0), and HNSW recall@10 against exact search for several ``hnsw.ef_search`` values (goal ≥ 0.95).
+Fills the chunk table with generated Korean/English text and unit vectors of the real dimension, half the chunks
+"ko" and half "en", each with 1–4 sentence windows that carry a dense vector near their chunk's and a sparse
+latent-term vector shaped like the bundled embedder's (measured on the golden corpus, see ``LatentTerms``). This is
+done once; later runs reuse the fill (and add the windows to an older fill that lacks them). Then it prints p50/p95
+of (a) ``ORDER BY embedding <=> q LIMIT 10`` and (b) ``search_chunks`` with the default settings (chunk vector,
+window vector, window sparse and keyword lists, language centering), the ratio b/a (goal ≤ 3.0), and recall@10
+against exact search of the three HNSW indexes for several ``hnsw.ef_search`` values (goal ≥ 0.95).
 """
 
 from __future__ import annotations
 
 import argparse
+import struct
 import sys
 import time
 from pathlib import Path
@@ -20,6 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.stack import percentile, prepare
 
 SYNTHETIC_PREFIX = "bench-synthetic-"
+TOPICS = 500
+# Windows per chunk, 1–4 (mean 2.28; the golden corpus has 2.33, from 1 to 7).
+WINDOW_COUNT_P = (0.28, 0.33, 0.22, 0.17)
+# Cosine between a window's dense vector and its chunk's, as quantiles measured on the golden corpus (498 windows).
+WINDOW_COSINE = ((0.0, 0.8675), (0.05, 0.906), (0.25, 0.938), (0.5, 0.966), (0.75, 0.985), (0.95, 0.999), (1.0, 0.9996))
+HNSW_INDEXES = (
+    ("chunk", "chunk_embedding_hnsw"),
+    ("chunkwindow", "window_embedding_hnsw"),
+    ("chunkwindow", "window_sparse_hnsw"),
+)
+WINDOW_BATCH = 2048
 
 
 def vocabulary(rng: np.random.Generator, size: int = 30_000) -> list[str]:
@@ -46,25 +62,214 @@ def clustered_vectors(rng: np.random.Generator, centers: np.ndarray, count: int)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def topic_centres(dims: int, count: int = 500) -> np.ndarray:
+def curve(knots, x) -> np.ndarray:
+    """Piecewise-linear through ``(x, y)`` knots: a quantile function or a value-by-rank profile."""
+    return np.interp(x, [k[0] for k in knots], [k[1] for k in knots])
+
+
+def topic_centres(dims: int, count: int = TOPICS) -> np.ndarray:
     centers = np.random.default_rng(3).standard_normal((count, dims)).astype(np.float32)
     return centers / np.linalg.norm(centers, axis=1, keepdims=True)
 
 
-def fill(total: int, dims: int) -> None:
+class LatentTerms:
+    """Sparse "latent term" vectors with the shape of the bundled embedder's, for windows and queries.
+
+    Measured on the golden corpus (``.data/bench-golden``: 498 windows, 191 questions): every window has exactly
+    256 non-zeros (the embedder keeps its top 256), all positive, 1.76 at the top falling to 0.54 (``WINDOW_VALUES``,
+    medians by rank; L2 norm 10.3–12.7 for 90% of windows); a few latent terms are in most windows (the commonest in
+    all Korean and 92% of English ones; the 100 commonest make 19% of all non-zeros, the 1,000 commonest 59%; 10,101
+    of the 16,384 dims occur at all) and those carry the larger values; the windows of one chunk share about a
+    fifth of their terms (Jaccard median 0.22). Questions have 60–256 non-zeros (median 195, ``QUERY_NNZ``), smaller
+    values (``QUERY_VALUES``), share a median 19 terms with an arbitrary window and 38 with their 10 best; inner
+    products: median window 10.1, 10th best 18.9, best 27.4.
+
+    The model: each language has a popularity ranking of latent terms (Zipf, three quarters shared between the
+    languages), each topic a set of 600 terms, each chunk 60 of its topic's; a window samples 256 terms without
+    replacement from a mixture of the three (55% common, 10% topic, 35% its chunk), its values by rank from the
+    measured profile with the more likely terms ranked higher. A query draws from a mixture that leans less on the
+    passage-side common terms. Simulated on a corpus of the golden set's shape, these constants give: commonest
+    terms in 80%/68%/46%/33%/11%/5% of Korean windows (ranks 1/10/50/100/500/1000; golden 100%/80%/50%/33%/11%/6%),
+    top 100/1000 terms 19%/59% of non-zeros, 10,484 distinct dims, same-chunk Jaccard 0.19, query–window shared
+    terms 23 (median window) and 38 (top 10), inner products 10.1 / 17.5 / 27.6; 17% of a query's terms are in no
+    window (golden 6%). ``--model-check`` prints these.
+    """
+
+    DIMS = 16384
+    TOP_K = 256
+    # (rank, median value at that rank)
+    WINDOW_VALUES = (
+        (0, 1.761), (1, 1.599), (2, 1.504), (4, 1.385), (8, 1.244), (16, 1.072), (32, 0.881),
+        (64, 0.716), (96, 0.652), (128, 0.613), (160, 0.589), (192, 0.569), (224, 0.554), (255, 0.54),
+    )  # fmt: skip
+    QUERY_VALUES = (
+        (0, 1.504), (1, 1.32), (2, 1.182), (4, 1.037), (8, 0.883), (16, 0.734), (32, 0.634),
+        (64, 0.565), (96, 0.525), (128, 0.499), (160, 0.475), (192, 0.427), (255, 0.40),
+    )  # fmt: skip
+    # (quantile, non-zeros)
+    QUERY_NNZ = ((0.0, 60), (0.05, 95), (0.25, 158), (0.5, 195), (0.75, 225), (0.95, 256), (1.0, 256))
+    ACTIVE, EXPONENT, OFFSET, SHARED = 8000, 1.2, 40.0, 0.75
+    TOPIC_TERMS, CHUNK_TERMS = 600, 60
+    WINDOW_MIX = (0.55, 0.10, 0.35, 0.0)  # common, topic, chunk, uniform
+    QUERY_MIX = (0.70, 0.14, 0.12, 0.04)
+    QUERY_COMMON_SHARED = 0.4
+
+    def __init__(self, topics: int = TOPICS, seed: int = 4) -> None:
+        rng = np.random.default_rng(seed)
+        zipf = np.where(
+            np.arange(self.DIMS) < self.ACTIVE, 1.0 / (np.arange(self.DIMS) + self.OFFSET) ** self.EXPONENT, 1e-9
+        )
+
+        def ranking() -> np.ndarray:
+            weights = np.empty(self.DIMS)
+            weights[rng.permutation(self.DIMS)] = zipf
+            return weights / weights.sum()
+
+        shared = ranking()
+        self.common = {lang: self.SHARED * shared + (1 - self.SHARED) * ranking() for lang in ("ko", "en")}
+        query_side = ranking()
+        self.query_common = {
+            lang: (self.QUERY_COMMON_SHARED * weights + (1 - self.QUERY_COMMON_SHARED) * query_side).astype(np.float32)
+            for lang, weights in self.common.items()
+        }
+        self.common = {lang: weights.astype(np.float32) for lang, weights in self.common.items()}
+        # A topic's terms: drawn without replacement in proportion to the shared popularity.
+        keys = np.log(shared)[None, :] - np.log(-np.log(rng.random((topics, self.DIMS))))
+        self.topic_dims = np.argpartition(-keys, self.TOPIC_TERMS, axis=1)[:, : self.TOPIC_TERMS]
+        weights = 1.0 / (np.arange(self.TOPIC_TERMS) + 10.0)
+        self.topic_weights = (weights / weights.sum()).astype(np.float32)
+        self.window_values = curve(self.WINDOW_VALUES, np.arange(self.TOP_K)).astype(np.float32)
+        self.query_values = curve(self.QUERY_VALUES, np.arange(self.TOP_K)).astype(np.float32)
+
+    def chunk_dims(self, topics: np.ndarray, seed: int = 6, batch: int = 10_000) -> np.ndarray:
+        """Every chunk's own terms (what its windows share beyond the common ones), the same for the same topics."""
+        rng = np.random.default_rng(seed)
+        out = []
+        for start in range(0, len(topics), batch):
+            part = topics[start : start + batch]
+            keys = np.log(self.topic_weights)[None, :] - np.log(rng.standard_exponential((len(part), self.TOPIC_TERMS)))
+            pick = np.argpartition(-keys, self.CHUNK_TERMS, axis=1)[:, : self.CHUNK_TERMS]
+            out.append(np.take_along_axis(self.topic_dims[part], pick, axis=1))
+        return np.concatenate(out) if out else np.empty((0, self.CHUNK_TERMS), dtype=np.int64)
+
+    def windows(self, rng, languages, topics, chunk_dims) -> list[tuple[np.ndarray, np.ndarray]]:
+        counts = np.full(len(topics), self.TOP_K)
+        return self._draw(rng, languages, topics, chunk_dims, self.WINDOW_MIX, self.common, counts, self.window_values)
+
+    def queries(self, rng, languages, topics, chunk_dims) -> list[tuple[np.ndarray, np.ndarray]]:
+        counts = curve(self.QUERY_NNZ, rng.random(len(topics))).astype(int)
+        return self._draw(
+            rng, languages, topics, chunk_dims, self.QUERY_MIX, self.query_common, counts, self.query_values
+        )
+
+    def _draw(self, rng, languages, topics, chunk_dims, mix, common, counts, values):
+        """Sorted indices and values of each vector: ``counts[i]`` terms sampled without replacement."""
+        n = len(topics)
+        weights = np.empty((n, self.DIMS), dtype=np.float32)
+        korean = np.asarray(languages) == "ko"
+        weights[korean] = mix[0] * common["ko"]
+        weights[~korean] = mix[0] * common["en"]
+        rows = np.arange(n)[:, None]
+        weights[rows, self.topic_dims[topics]] += mix[1] * self.topic_weights
+        weights[rows, chunk_dims] += mix[2] / self.CHUNK_TERMS
+        weights += mix[3] / self.DIMS
+        # Exponential race: the k largest weight / Exp(1) are a weighted sample of k without replacement.
+        keys = weights / np.maximum(rng.standard_exponential((n, self.DIMS), dtype=np.float32), 1e-12)
+        threshold = np.partition(keys, self.DIMS - self.TOP_K, axis=1)[:, self.DIMS - self.TOP_K]
+        # Values by rank; the more likely a term, the higher its value (as the common terms carry larger values).
+        scale = np.exp(rng.standard_normal((n, 1)) * np.linspace(0.12, 0.04, self.TOP_K)[None, :])
+        jitter = np.exp(rng.standard_normal((n, self.TOP_K)) * 0.01)
+        noise = rng.gumbel(size=(n, self.TOP_K))
+        out = []
+        for i in range(n):
+            top = np.flatnonzero(keys[i] >= threshold[i])
+            if len(top) != self.TOP_K:
+                top = np.argsort(-keys[i])[: self.TOP_K]
+            ranked = top[np.argsort(-(np.log(weights[i, top]) + noise[i]))][: counts[i]]
+            row = (values * scale[i] * jitter[i])[: counts[i]].astype(np.float32)
+            order = np.argsort(ranked)
+            out.append((ranked[order].astype(np.int32), row[order]))
+        return out
+
+
+def model_check() -> None:
+    """The ``LatentTerms`` statistics quoted in its docstring, on a corpus of the golden set's shape (no database).
+
+    34 topics (documents), half Korean, 7 chunks each (214), windows per chunk as on the golden corpus (1–7, 498 in
+    all), 191 questions about a random chunk, a third of them in the other language (the golden set's cross-lingual
+    share).
+    """
+    from itertools import combinations
+
+    rng = np.random.default_rng(11)
+    model = LatentTerms(34)
+    doc_language = np.array(["ko" if d % 2 else "en" for d in range(34)])
+    chunk_doc = np.repeat(np.arange(34), 7)[:214]
+    own_terms = model.chunk_dims(chunk_doc)
+    counts = rng.choice(np.arange(1, 8), p=np.array([60, 86, 35, 12, 14, 6, 1]) / 214, size=214)
+    window_chunk = np.repeat(np.arange(214), counts)
+    window_doc = chunk_doc[window_chunk]
+    windows = model.windows(rng, doc_language[window_doc], window_doc, own_terms[window_chunk])
+    matrix = np.zeros((len(windows), model.DIMS), dtype=np.float32)
+    for i, (indices, values) in enumerate(windows):
+        matrix[i, indices] = values
+    present = matrix > 0
+    frequency = present.sum(axis=0)
+    for language in ("ko", "en"):
+        rows = doc_language[window_doc] == language
+        ranked = np.sort(present[rows].sum(axis=0))[::-1]
+        shares = ranked[[0, 9, 49, 99, 499, 999]] / rows.sum()
+        print(f"{language}: commonest terms (ranks 1/10/50/100/500/1000) in " + "/".join(f"{x:.0%}" for x in shares))
+    ranked = np.sort(frequency)[::-1]
+    print(
+        f"top 100 / 1000 terms: {ranked[:100].sum() / ranked.sum():.0%} / {ranked[:1000].sum() / ranked.sum():.0%}"
+        f" of non-zeros; {(frequency > 0).sum()} distinct dims"
+    )
+    jaccard = [
+        (present[a] & present[b]).sum() / (present[a] | present[b]).sum()
+        for chunk in range(214)
+        for a, b in combinations(np.flatnonzero(window_chunk == chunk), 2)
+    ]
+    print(f"same-chunk window Jaccard: median {np.median(jaccard):.2f}")
+    targets = rng.integers(0, 214, 191)
+    languages = np.array([doc_language[chunk_doc[c]] for c in targets])
+    languages[::3] = np.where(languages[::3] == "ko", "en", "ko")
+    shared, products, unseen = [], [], []
+    for indices, values in model.queries(rng, languages, chunk_doc[targets], own_terms[targets]):
+        product = matrix[:, indices] @ values
+        order = np.argsort(-product)
+        common = present[:, indices].sum(axis=1)
+        shared.append((np.median(common), common[order[:10]].mean()))
+        products.append((np.median(product), product[order[9]], product[order[0]]))
+        unseen.extend(frequency[indices] == 0)
+    shared_median, products_median = np.median(shared, axis=0), np.median(products, axis=0)
+    print(f"query terms shared with the median window / the 10 best: {shared_median[0]:.0f} / {shared_median[1]:.0f}")
+    print("inner products, median window / 10th / best: " + " / ".join(f"{x:.1f}" for x in products_median))
+    print(f"query terms in no window: {np.mean(unseen):.0%}")
+
+
+def latent_terms_dict(indices: np.ndarray, values: np.ndarray) -> dict[int, float]:
+    return {int(i): float(v) for i, v in zip(indices, values, strict=True)}
+
+
+# --- fill ------------------------------------------------------------------------------------------------------
+
+
+def fill_chunks(total: int) -> bool:
+    """The synthetic chunks (texts + vectors, no windows); True when they were (re)generated."""
     from django.db import connection
 
     from knowledge.lexical import search_terms_text
-    from knowledge.models import Chunk, Document
+    from knowledge.models import EMBEDDING_DIMENSIONS, Chunk, Document
 
     have = Chunk.objects.filter(document__title__startswith=SYNTHETIC_PREFIX).count()
     if have >= total:
         print(f"reusing {have} synthetic chunks")
-        return
+        return False
     Document.objects.filter(title__startswith=SYNTHETIC_PREFIX).delete()
     rng = np.random.default_rng(1)
     words = vocabulary(rng)
-    centers = topic_centres(dims)
+    centers = topic_centres(EMBEDDING_DIMENSIONS)
     per_doc = 100
     print(f"filling {total} chunks …", flush=True)
     started = time.perf_counter()
@@ -97,95 +302,337 @@ def fill(total: int, dims: int) -> None:
                 )
             )
         Chunk.objects.bulk_create(rows)
-    print(f"  rows in {time.perf_counter() - started:.0f}s; building the HNSW index …", flush=True)
+    print(f"  chunks in {time.perf_counter() - started:.0f}s", flush=True)
+    return True
+
+
+SYNTHETIC_CHUNKS = "FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id WHERE d.title LIKE %s"
+
+
+def assign_languages() -> bool:
+    """Half the chunks "ko", half "en": the half with the larger share of Hangul letters is Korean.
+
+    (Every generated text mixes both scripts, ~39% Hangul, so ``detect_language`` calls them all Korean and the
+    search would rank a single group: the language split is what the default search is timed with.)
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FILTER (WHERE c.language = 'en'), count(*) {SYNTHETIC_CHUNKS}", [f"{SYNTHETIC_PREFIX}%"]
+        )
+        english, total = cursor.fetchone()
+        if total and abs(english / total - 0.5) < 0.01:
+            return False
+        print("assigning chunk languages …", flush=True)
+        started = time.perf_counter()
+        cursor.execute("DROP INDEX IF EXISTS chunk_embedding_hnsw")  # rebuilt below; updating it row by row is slow
+        cursor.execute(
+            "UPDATE knowledge_chunk u SET language = s.language FROM (SELECT c.id, CASE WHEN ntile(2) OVER (ORDER BY"
+            " length(regexp_replace(c.text, '[^가-힣]', '', 'g'))::float"
+            " / greatest(1, length(regexp_replace(c.text, '[^[:alpha:]]', '', 'g'))), c.id) = 2 THEN 'ko' ELSE 'en' END"
+            f" AS language {SYNTHETIC_CHUNKS}) s WHERE u.id = s.id AND u.language IS DISTINCT FROM s.language",
+            [f"{SYNTHETIC_PREFIX}%"],
+        )
+    print(f"  languages in {time.perf_counter() - started:.0f}s", flush=True)
+    return True
+
+
+def synthetic_chunks() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ids, dense vectors, languages and text lengths of the synthetic chunks, in id (= generation) order."""
+    import psycopg
+    from django.db import connection
+
+    connection.ensure_connection()
+    # Django's cursors bind on the client, which cannot return binary: vectors as bytes need a server-binding one.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            f"SELECT c.id, c.embedding, c.language, length(c.text) {SYNTHETIC_CHUNKS} ORDER BY c.id",
+            [f"{SYNTHETIC_PREFIX}%"],
+            binary=True,
+        )
+        rows = cursor.fetchall()
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    vectors = np.stack([np.frombuffer(bytes(row[1])[4:], dtype=">f4").astype(np.float32) for row in rows])
+    languages = np.array([row[2] for row in rows])
+    lengths = np.array([row[3] for row in rows], dtype=np.int64)
+    return ids, vectors, languages, lengths
+
+
+def chunk_topics(vectors: np.ndarray) -> np.ndarray:
+    """The topic centre each chunk was generated around (its cosine to it is ~0.7, to any other ~0)."""
+    return np.argmax(vectors @ topic_centres(vectors.shape[1]).T, axis=1)
+
+
+def window_count() -> tuple[int, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM knowledge_chunkwindow w"
+            f" WHERE w.chunk_id = c.id)) {SYNTHETIC_CHUNKS}",
+            [f"{SYNTHETIC_PREFIX}%"],
+        )
+        _, without = cursor.fetchone()
+        cursor.execute(
+            f"SELECT count(*) FROM knowledge_chunkwindow w WHERE w.chunk_id IN (SELECT c.id {SYNTHETIC_CHUNKS})",
+            [f"{SYNTHETIC_PREFIX}%"],
+        )
+        return cursor.fetchone()[0], without
+
+
+def fill_windows(latent: LatentTerms, force: bool) -> bool:
+    """1–4 windows per synthetic chunk (dense vector near the chunk's, sparse latent terms), written by binary COPY."""
+    from django.db import connection
+
+    windows, without = window_count()
+    if windows and not without and not force:
+        print(f"reusing {windows} synthetic windows")
+        return False
+    print("generating sentence windows …", flush=True)
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '1GB'")
+        cursor.execute("DROP INDEX IF EXISTS window_embedding_hnsw")
+        cursor.execute("DROP INDEX IF EXISTS window_sparse_hnsw")
         cursor.execute(
-            "CREATE INDEX chunk_embedding_hnsw ON knowledge_chunk USING hnsw (embedding vector_cosine_ops)"
-            " WITH (m = 16, ef_construction = 64)"
+            f"DELETE FROM knowledge_chunkwindow WHERE chunk_id IN (SELECT c.id {SYNTHETIC_CHUNKS})",
+            [f"{SYNTHETIC_PREFIX}%"],
         )
+    ids, vectors, languages, lengths = synthetic_chunks()
+    topics = chunk_topics(vectors)
+    own_terms = latent.chunk_dims(topics)
+    rng = np.random.default_rng(5)
+    counts = rng.choice(np.arange(1, len(WINDOW_COUNT_P) + 1), p=WINDOW_COUNT_P, size=len(ids))
+    owner = np.repeat(np.arange(len(ids)), counts)
+    ordinal = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    # Windows split their chunk's text into equal consecutive spans.
+    span = lengths[owner] // counts[owner]
+    starts, ends = ordinal * span, np.where(ordinal == counts[owner] - 1, lengths[owner], (ordinal + 1) * span)
+    dims = vectors.shape[1]
+    sparse_dims = latent.DIMS
+    header = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+    row_head = struct.pack("!hi", 6, 8)  # 6 fields; the first (chunk_id) has 8 bytes
+    with connection.cursor() as cursor:
+        copy_sql = (
+            "COPY knowledge_chunkwindow (chunk_id, ordinal, char_start, char_end, embedding, sparse_embedding)"
+            " FROM STDIN WITH (FORMAT BINARY)"
+        )
+        with cursor.copy(copy_sql) as copy:
+            copy.write(header)
+            for start in range(0, len(owner), WINDOW_BATCH):
+                part = owner[start : start + WINDOW_BATCH]
+                # Dense: an exact cosine to the chunk's vector, drawn from the measured distribution.
+                cosine = curve(WINDOW_COSINE, rng.random(len(part)))[:, None]
+                base = vectors[part]
+                noise = rng.standard_normal(base.shape).astype(np.float32)
+                noise -= np.sum(noise * base, axis=1, keepdims=True) * base
+                noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+                dense = (cosine * base + np.sqrt(1 - cosine**2) * noise).astype(">f4")
+                sparse = latent.windows(rng, languages[part], topics[part], own_terms[part])
+                chunks = []
+                for j, i in enumerate(range(start, start + len(part))):
+                    indices, values = sparse[j]
+                    sparse_bytes = struct.pack("!iii", sparse_dims, len(indices), 0) + indices.astype(">i4").tobytes()
+                    sparse_bytes += values.astype(">f4").tobytes()
+                    chunks.append(
+                        row_head
+                        + struct.pack("!qiiiiiii", ids[owner[i]], 4, ordinal[i], 4, starts[i], 4, ends[i], 4 + 4 * dims)
+                        + struct.pack("!HH", dims, 0)
+                        + dense[j].tobytes()
+                        + struct.pack("!i", len(sparse_bytes))
+                        + sparse_bytes
+                    )
+                copy.write(b"".join(chunks))
+                if (start // WINDOW_BATCH) % 20 == 0:
+                    print(f"  {start + len(part)}/{len(owner)} windows", flush=True)
+            copy.write(struct.pack("!h", -1))
+    print(f"  {len(owner)} windows ({len(owner) / len(ids):.2f} per chunk) in {time.perf_counter() - started:.0f}s")
+    return True
+
+
+def build_indexes(force: bool) -> None:
+    """The three HNSW indexes, built after loading with the parameters of the model (= the migrations)."""
+    from django.db import connection
+
+    from knowledge.models import Chunk, ChunkWindow
+
+    models = {"chunk": Chunk, "chunkwindow": ChunkWindow}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s)", [[name for _, name in HNSW_INDEXES]]
+        )
+        present = {row[0] for row in cursor.fetchall()}
+    missing = [(table, name) for table, name in HNSW_INDEXES if force or name not in present]
+    if not missing:
+        return
+    print("building HNSW indexes …", flush=True)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '2GB'")
+        cursor.execute("SET max_parallel_maintenance_workers = 1")  # leader + 1 worker: the machine's 2 cores
+        cursor.execute("VACUUM ANALYZE knowledge_chunk")
+        cursor.execute("VACUUM ANALYZE knowledge_chunkwindow")
+    with connection.schema_editor(atomic=False) as editor:
+        for table, name in missing:
+            model = models[table]
+            index = next(index for index in model._meta.indexes if index.name == name)
+            index_started = time.perf_counter()
+            editor.execute(f"DROP INDEX IF EXISTS {name}")
+            editor.add_index(model, index)
+            print(f"  {name}: {time.perf_counter() - index_started:.0f}s", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("RESET maintenance_work_mem")
+        cursor.execute("RESET max_parallel_maintenance_workers")
         cursor.execute("ANALYZE knowledge_chunk")
-    print(f"  index in {time.perf_counter() - started:.0f}s")
+        cursor.execute("ANALYZE knowledge_chunkwindow")
+    print(f"  indexes in {time.perf_counter() - started:.0f}s", flush=True)
 
 
-def sample_queries(count: int, dims: int) -> list[tuple[str, list[float]]]:
+def fill(total: int, latent: LatentTerms, refill: bool = False) -> None:
+    if refill:
+        from knowledge.models import Document
+
+        Document.objects.filter(title__startswith=SYNTHETIC_PREFIX).delete()
+    new_chunks = fill_chunks(total)
+    new_languages = assign_languages()
+    new_windows = fill_windows(latent, force=new_chunks or new_languages)
+    build_indexes(force=new_chunks or new_languages or new_windows)
+
+
+# --- measurement ------------------------------------------------------------------------------------------------
+
+
+class Query:
+    def __init__(self, text: str, vector: np.ndarray, sparse: dict[int, float], language: str) -> None:
+        self.text, self.vector, self.sparse, self.language = text, vector, sparse, language
+
+
+def sample_queries(count: int, latent: LatentTerms) -> list[Query]:
+    """Queries about a chunk: 4 of its words, a vector near its topic's centre, latent terms of its topic/chunk."""
     from knowledge.models import Chunk
 
+    ids, vectors, languages, _ = synthetic_chunks()
+    topics = chunk_topics(vectors)
+    own_terms = latent.chunk_dims(topics)
     rng = np.random.default_rng(2)
-    texts = list(Chunk.objects.order_by("?").values_list("text", flat=True)[:count])
-    vectors = clustered_vectors(rng, topic_centres(dims), len(texts))
+    picks = np.sort(rng.choice(len(ids), size=min(count, len(ids)), replace=False))
+    texts = dict(Chunk.objects.filter(id__in=ids[picks].tolist()).values_list("id", "text"))
+    centers = topic_centres(vectors.shape[1])
+    dense = np.stack([clustered_vectors(rng, centers[[topic]], 1)[0] for topic in topics[picks]])
+    sparse = latent.queries(rng, languages[picks], topics[picks], own_terms[picks])
     queries = []
-    for text, vector in zip(texts, vectors, strict=True):
-        words = text.split()
+    for j, i in enumerate(picks):
+        words = texts[int(ids[i])].split()
         start = int(rng.integers(0, max(1, len(words) - 4)))
-        queries.append((" ".join(words[start : start + 4]), vector.tolist()))
+        queries.append(Query(" ".join(words[start : start + 4]), dense[j], latent_terms_dict(*sparse[j]), languages[i]))
+    rng.shuffle(queries)
     return queries
 
 
-def bare_top10(cursor, vector: str, ef: int, exact: bool = False) -> list[int]:
+class FixedQueryEmbedder:
+    """Stands in for the embedder (dense and sparse passes) so (b) times retrieval only, as (a) does."""
+
+    model_name = "fixed"
+    dimensions = 384
+    sparse_dimensions = LatentTerms.DIMS
+
+    def __init__(self) -> None:
+        self.vector: np.ndarray = np.zeros(self.dimensions, dtype=np.float32)
+        self.sparse: dict[int, float] = {}
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.vector
+
+    def embed_query_sparse(self, text: str) -> dict[int, float]:
+        return dict(self.sparse)
+
+
+def install(fixed: FixedQueryEmbedder) -> None:
+    """Route the search's query passes (``knowledge.query_embedding``) to ``fixed``; everything else stays real."""
+    from django.conf import settings
+
+    import knowledge.query_embedding as query_embedding
+
+    query_embedding.get_embedder = lambda: fixed
+    # Same rule as protostar.llm.registry.get_sparse_embedder: the sparse pass runs when the sparse list is on.
+    query_embedding.get_sparse_embedder = lambda: fixed if settings.SEARCH_SPARSE_WEIGHT > 0 else None
+
+
+def bare_top10(cursor, sql: str, literal: str, ef: int, exact: bool = False) -> list[int]:
     cursor.execute("BEGIN")
     cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
     if exact:
         cursor.execute("SET LOCAL enable_indexscan = off")
-    cursor.execute("SELECT id FROM knowledge_chunk ORDER BY embedding <=> %s::vector LIMIT 10", [vector])
+    cursor.execute(sql, [literal])
     ids = [row[0] for row in cursor.fetchall()]
     cursor.execute("COMMIT")
     return ids
 
 
-class FixedQueryEmbedder:
-    """Stands in for the embedder so (b) times retrieval only, as (a) does."""
-
-    model_name = "fixed"
-    dimensions = 384
-    vector: list[float] = []
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.vector
+CHUNK_TOP10 = "SELECT id FROM knowledge_chunk ORDER BY embedding <=> %s::vector LIMIT 10"
+WINDOW_TOP10 = "SELECT id FROM knowledge_chunkwindow ORDER BY embedding <=> %s::vector LIMIT 10"
+SPARSE_TOP10 = "SELECT id FROM knowledge_chunkwindow ORDER BY sparse_embedding <#> %s::sparsevec LIMIT 10"
 
 
-def measure(queries, ef: int, user) -> dict:
+def sparse_literal(query: Query) -> str:
+    from pgvector import SparseVector
+
+    return SparseVector(query.sparse, LatentTerms.DIMS).to_text()
+
+
+def measure(queries: list[Query], ef: int, user, fixed: FixedQueryEmbedder) -> dict:
     from django.db import connection
 
-    import knowledge.search as search_module
     from knowledge.search import _vector_literal, search_chunks
 
-    fixed = FixedQueryEmbedder()
-    search_module.get_embedder = lambda: fixed
-    # The synthetic chunks carry no sentence windows (hence no sparse latent-term vectors either): time the dense +
-    # keyword lists only.
-    from django.conf import settings
-
-    settings.SEARCH_SPARSE_WEIGHT = 0
-    settings.SEARCH_WINDOW_WEIGHT = 0
-    bare_ms, ours_ms = [], []
+    bare_ms, ours_ms, ranks = [], [], {"vector": 0, "window": 0, "sparse": 0, "keyword": 0, "hits": 0}
     with connection.cursor() as cursor:
-        for text, vector in queries:
-            literal = _vector_literal(vector)
+        for query in queries:
+            literal = _vector_literal(query.vector)
             started = time.perf_counter()
-            bare_top10(cursor, literal, ef)
+            bare_top10(cursor, CHUNK_TOP10, literal, ef)
             bare_ms.append((time.perf_counter() - started) * 1000)
-            fixed.vector = vector
+            fixed.vector, fixed.sparse = query.vector, query.sparse
             started = time.perf_counter()
-            search_chunks(query=text, user=user, k=10)
+            hits = search_chunks(query=query.text, user=user, k=10)
             ours_ms.append((time.perf_counter() - started) * 1000)
-    return {"bare": bare_ms, "ours": ours_ms}
+            ranks["hits"] += len(hits)
+            for hit in hits:
+                ranks["vector"] += hit.vector_rank is not None
+                ranks["window"] += hit.window_rank is not None
+                ranks["sparse"] += hit.sparse_rank is not None
+                ranks["keyword"] += hit.keyword_rank is not None
+    return {"bare": bare_ms, "ours": ours_ms, "ranks": ranks}
 
 
-def recall(queries, ef_values: list[int]) -> dict[int, float]:
+RECALL_EF = (40, 64, 100, 200)
+# Tried, in order, for an index still under the goal at the largest of RECALL_EF.
+RECALL_EF_MORE = (400, 800)
+RECALL_GOAL = 0.95
+
+
+def recall(queries: list[Query]) -> dict[str, dict[int, float]]:
+    """Recall@10 of each HNSW index against an exact scan, per ``hnsw.ef_search``."""
     from django.db import connection
 
     from knowledge.search import _vector_literal
 
     results = {}
+    indexes = (
+        ("chunk_embedding_hnsw", CHUNK_TOP10, lambda q: _vector_literal(q.vector)),
+        ("window_embedding_hnsw", WINDOW_TOP10, lambda q: _vector_literal(q.vector)),
+        ("window_sparse_hnsw", SPARSE_TOP10, sparse_literal),
+    )
     with connection.cursor() as cursor:
-        exact = {i: set(bare_top10(cursor, _vector_literal(v), 40, exact=True)) for i, (_, v) in enumerate(queries)}
-        for ef in ef_values:
-            found = sum(
-                len(exact[i] & set(bare_top10(cursor, _vector_literal(v), ef))) for i, (_, v) in enumerate(queries)
-            )
-            results[ef] = found / (10 * len(queries))
+        for name, sql, literal in indexes:
+            literals = [literal(q) for q in queries]
+            exact = [set(bare_top10(cursor, sql, value, 40, exact=True)) for value in literals]
+            results[name] = {}
+            for ef in (*RECALL_EF, *RECALL_EF_MORE):
+                if ef in RECALL_EF_MORE and max(results[name].values()) >= RECALL_GOAL:
+                    break
+                found = sum(len(exact[i] & set(bare_top10(cursor, sql, value, ef))) for i, value in enumerate(literals))
+                results[name][ef] = found / (10 * len(queries))
     return results
 
 
@@ -193,34 +640,62 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--refill", action="store_true", help="regenerate the synthetic chunks")
+    parser.add_argument("--refill", action="store_true", help="regenerate the synthetic chunks and windows")
+    parser.add_argument("--model-check", action="store_true", help="print the sparse model's statistics and stop")
     args = parser.parse_args()
+    if args.model_check:
+        model_check()
+        return
     prepare()
+    import os
+
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from knowledge.models import EMBEDDING_DIMENSIONS
-
-    if args.refill:
-        from knowledge.models import Document
-
-        Document.objects.filter(title__startswith=SYNTHETIC_PREFIX).delete()
-    fill(args.chunks, EMBEDDING_DIMENSIONS)
+    latent = LatentTerms()
+    fill(args.chunks, latent, refill=args.refill)
     user, _ = get_user_model().objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
-    queries = sample_queries(args.queries, EMBEDDING_DIMENSIONS)
+    queries = sample_queries(args.queries, latent)
+    fixed = FixedQueryEmbedder()
+    install(fixed)
     ef = max(settings.SEARCH_HNSW_EF, settings.SEARCH_CANDIDATES)
-    measure(queries[:20], ef, user)  # warm caches
-    timings = measure(queries, ef, user)
+    load_before = os.getloadavg()
+    measure(queries[:20], ef, user, fixed)  # warm caches
+    timings = measure(queries, ef, user, fixed)
+    load_after = os.getloadavg()
     a50, a95 = percentile(timings["bare"], 50), percentile(timings["bare"], 95)
     b50, b95 = percentile(timings["ours"], 50), percentile(timings["ours"], 95)
     print(f"\n{args.chunks} chunks, {len(queries)} queries, hnsw.ef_search={ef}")
+    print(
+        f"default search lists: vector {settings.SEARCH_VECTOR_WEIGHT}, window {settings.SEARCH_WINDOW_WEIGHT},"
+        f" sparse {settings.SEARCH_SPARSE_WEIGHT}, keyword {settings.SEARCH_KEYWORD_WEIGHT};"
+        f" language centering {settings.SEARCH_LANGUAGE_CENTERING}"
+    )
+    ranks = timings["ranks"]
+    print(
+        "share of returned hits found by each list: "
+        + ", ".join(
+            f"{name} {ranks[name] / max(1, ranks['hits']):.2f}" for name in ("vector", "window", "sparse", "keyword")
+        )
+    )
     print(f"{'':32} {'p50 ms':>8} {'p95 ms':>8}")
     print(f"{'(a) bare ORDER BY <=> LIMIT 10':32} {a50:8.2f} {a95:8.2f}")
     print(f"{'(b) hybrid search_chunks':32} {b50:8.2f} {b95:8.2f}")
     print(f"ratio b/a: p50 {b50 / a50:.2f}  p95 {b95 / a95:.2f}   goal ≤ 3.0")
-    print("\nHNSW recall@10 vs exact search:")
-    for ef_value, value in recall(queries[:100], [40, 64, 100, 200]).items():
-        print(f"  ef_search={ef_value:<4} recall@10 = {value:.3f}")
+    print(
+        "load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
+            *load_before, *load_after
+        )
+    )
+    print(f"\nHNSW recall@10 vs exact search, {min(100, len(queries))} queries (goal ≥ {RECALL_GOAL}):")
+    results = recall(queries[:100])
+    print(f"  {'hnsw.ef_search':24} " + " ".join(f"{ef:>6}" for ef in RECALL_EF))
+    for name, values in results.items():
+        line = f"  {name:24} " + " ".join(f"{values[ef]:6.3f}" for ef in RECALL_EF)
+        reached = [ef for ef, value in values.items() if value >= RECALL_GOAL]
+        more = ", ".join(f"{ef}: {values[ef]:.3f}" for ef in RECALL_EF_MORE if ef in values)
+        line += f"   goal from ef_search {min(reached)}" if reached else "   goal not reached"
+        print(line + (f" ({more})" if more else ""))
 
 
 if __name__ == "__main__":
