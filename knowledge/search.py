@@ -193,13 +193,15 @@ def _build_sql(
     if window_vector is not None:
         distance = "w.embedding <=> %s::vector"
         lists.append(_nearest_list("win", distance, _vector_literal(window_vector), where, candidates, windows=True))
-    if sparse is not None:
+    if terms:
+        lists.append(_keyword_list(terms, where, candidates))
+    if sparse is not None and lists:
+        lists.append(_rescored_sparse_list(sparse, [name for name, *_ in lists], candidates))
+    elif sparse is not None:
         # Inner product of latent-term weights (pgvector's <#> is its negative, so ascending is best first).
         with_sparse = (f"{where[0]} AND w.sparse_embedding IS NOT NULL", where[1])
         distance = "w.sparse_embedding <#> %s::sparsevec"
         lists.append(_nearest_list("sp", distance, sparse, with_sparse, candidates, windows=True))
-    if terms:
-        lists.append(_keyword_list(terms, where, candidates))
     if not lists:
         return "SELECT NULL WHERE FALSE", []
     names = [name for name, *_ in lists]
@@ -262,6 +264,21 @@ def _nearest_list(
         f" FROM ({' UNION ALL '.join(parts)}) u ORDER BY dist, id LIMIT %s)"
     )
     return name, cte, [*params, candidates]
+
+
+def _rescored_sparse_list(literal: str, pool: list[str], candidates: int):
+    """The sparse list over the other lists' candidates: each pooled chunk scored by its best window's latent-term
+    inner product, centered per language over the pool."""
+    center = " - avg(dist) OVER (PARTITION BY language)" if settings.SEARCH_LANGUAGE_CENTERING else ""
+    cte = (
+        "sp AS (SELECT id, row_number() OVER (ORDER BY dist, id) AS rank FROM ("
+        f" SELECT id, dist{center} AS dist FROM ("
+        " SELECT c.id, c.language, min(w.sparse_embedding <#> %s::sparsevec) AS dist"
+        f" FROM ({' UNION '.join(f'SELECT id FROM {name}' for name in pool)}) p"
+        " JOIN knowledge_chunk c ON c.id = p.id JOIN knowledge_chunkwindow w ON w.chunk_id = c.id"
+        " WHERE w.sparse_embedding IS NOT NULL GROUP BY c.id, c.language) s) u ORDER BY dist, id LIMIT %s)"
+    )
+    return "sp", cte, [literal, candidates]
 
 
 def _language_groups() -> list[tuple[str, list]]:
