@@ -1,10 +1,10 @@
 """Hybrid retrieval: pgvector HNSW (cosine) + Korean-aware full-text, fused by reciprocal rank, in SQL.
 
-Four lists: the chunk vectors, the best sentence window of each chunk (dense), the windows' sparse latent terms,
-and keywords. The three embedding lists rank each language's candidates against that language's own average
-(see ``SEARCH_LANGUAGE_CENTERING``). One entry point, ``search_chunks``, used by the chat worker, the admin and the
-CLI. Access control is part of the query, and pgvector's iterative index scan keeps scanning until enough visible
-rows are found.
+Four lists: the chunk vectors, the best sentence window of each chunk (dense), keywords, and the windows' sparse
+latent terms over the chunks the other three found. The three embedding lists rank each language's candidates
+against that language's own average (see ``SEARCH_LANGUAGE_CENTERING``). One entry point, ``search_chunks``, used by
+the chat worker, the admin and the CLI. Access control is part of the query, and pgvector's iterative index scan
+keeps scanning until enough visible rows are found.
 """
 
 from __future__ import annotations
