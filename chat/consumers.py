@@ -174,9 +174,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return entries
 
     async def _send_snapshot(self, message_id: int) -> bool:
-        """Replay a finished answer whose stream expired from the database; ``False`` if it is not finished."""
+        """Replay a finished answer whose stream expired from the database; ``False`` if it is not finished.
+        ``True`` for a deleted answer too, after an ``error`` event: following it is over."""
         message = await _db(selectors.message_get)(message_id=message_id)
-        if message is None or not message.is_terminal:
+        if message is None:
+            # Deleted (with its conversation) while followed: nothing more will come; say so once and stop.
+            detail = f"Message {message_id} no longer exists."
+            await self.send_event(events.error(code="not_found", detail=detail, message=message_id))
+            return True
+        if not message.is_terminal:
             return False
         if await self.redis.exists(streams.stream_key(message_id)):
             # The answer streamed and finished while the row was read: the live stream is complete, use it.

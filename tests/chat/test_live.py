@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 
 from chat import consumers, events, live, streams
 from chat.models import Conversation, Message
@@ -200,3 +201,24 @@ def test_a_follow_cancelled_midway_leaves_nothing_behind(yields):
     payload, after = async_to_sync(scenario)()
     assert streams.parse_published(payload) == (1, "token", {"text": "x"})
     assert after == before
+
+
+def test_an_answer_deleted_while_followed_ends_the_follow_with_one_error(answer, monkeypatch):
+    monkeypatch.setattr(consumers, "READ_BLOCK_MS", 300)
+    message, writer, cookie = answer
+
+    async def scenario():
+        writer.append(events.TOKEN, events.token_data("half"))
+        comm = await follow(cookie, message.pk)
+        first = await receive(comm)
+        await database_sync_to_async(message.conversation.delete)()
+        writer.conn.delete(streams.stream_key(message.pk))
+        gone = await receive(comm, timeout=5)
+        quiet = await comm.receive_nothing(timeout=1)  # no second error: the follow is over
+        await comm.disconnect()
+        return first, gone, quiet
+
+    first, gone, quiet = async_to_sync(scenario)()
+    assert first["text"] == "half"
+    assert (gone["type"], gone["code"], gone["message"]) == ("error", "not_found", message.pk)
+    assert quiet
