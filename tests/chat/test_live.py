@@ -47,6 +47,13 @@ async def follow(cookie: bytes, message_id: int):
     return comm
 
 
+async def follow_from_the_first_token(writer: streams.AnswerStream, cookie: bytes, text: str):
+    """A socket following the answer after its first token was written, and that token as it received it."""
+    writer.append(events.TOKEN, events.token_data(text))
+    comm = await follow(cookie, writer.message_id)
+    return comm, await receive(comm)
+
+
 def test_entries_are_pushed_as_they_are_written(answer, monkeypatch):
     # A follower that only read the stream would wait a minute per entry here: each must arrive through pub/sub.
     monkeypatch.setattr(consumers, "READ_BLOCK_MS", 60_000)
@@ -80,9 +87,7 @@ def test_an_entry_whose_publish_was_lost_is_read_from_the_stream(answer, monkeyp
     message, writer, cookie = answer
 
     async def scenario():
-        writer.append(events.TOKEN, events.token_data("a"))
-        comm = await follow(cookie, message.pk)
-        first = await receive(comm)
+        comm, first = await follow_from_the_first_token(writer, cookie, "a")
         unpublished(writer, 2, events.TOKEN, events.token_data("b"))
         writer.append(events.TOKEN, events.token_data("c"))  # published as seq 3: the gap shows
         writer.append(events.END, events.end_data(finish_reason="stop", prompt_tokens=1, completion_tokens=3))
@@ -98,12 +103,10 @@ def test_an_entry_whose_publish_was_lost_is_read_from_the_stream(answer, monkeyp
 
 def test_an_unpublished_last_entry_arrives_after_the_quiet_spell(answer, monkeypatch):
     monkeypatch.setattr(consumers, "READ_BLOCK_MS", 300)
-    message, writer, cookie = answer
+    _, writer, cookie = answer
 
     async def scenario():
-        writer.append(events.TOKEN, events.token_data("only"))
-        comm = await follow(cookie, message.pk)
-        first = await receive(comm)
+        comm, first = await follow_from_the_first_token(writer, cookie, "only")
         unpublished(writer, 2, events.END, events.end_data(finish_reason="stop", prompt_tokens=1, completion_tokens=1))
         last = await receive(comm, timeout=5)
         await comm.disconnect()
@@ -116,13 +119,12 @@ def test_an_unpublished_last_entry_arrives_after_the_quiet_spell(answer, monkeyp
 
 def test_a_killed_pubsub_connection_loses_nothing_and_is_closed_when_nobody_follows(answer, monkeypatch):
     monkeypatch.setattr(consumers, "READ_BLOCK_MS", 60_000)
-    message, writer, cookie = answer
+    _, writer, cookie = answer
     before = pubsub_clients()
 
     async def scenario():
-        writer.append(events.TOKEN, events.token_data("0 "))
-        comm = await follow(cookie, message.pk)
-        received = [await receive(comm)]
+        comm, first = await follow_from_the_first_token(writer, cookie, "0 ")
+        received = [first]
         following = pubsub_clients()
         writer.conn.client_kill_filter(_type="pubsub")
         # Published while nobody is subscribed: lost to pub/sub, read from the stream once the hub reconnects.
@@ -208,9 +210,7 @@ def test_an_answer_deleted_while_followed_ends_the_follow_with_one_error(answer,
     message, writer, cookie = answer
 
     async def scenario():
-        writer.append(events.TOKEN, events.token_data("half"))
-        comm = await follow(cookie, message.pk)
-        first = await receive(comm)
+        comm, first = await follow_from_the_first_token(writer, cookie, "half")
         await database_sync_to_async(message.conversation.delete)()
         writer.conn.delete(streams.stream_key(message.pk))
         gone = await receive(comm, timeout=5)
