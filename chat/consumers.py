@@ -169,7 +169,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if live.RESYNC in payloads:
             return await streams.read_after_async(self.redis, message_id, last)
         entries = [entry for entry in map(streams.parse_published, payloads) if entry[0] > last]
-        if entries and entries[0][0] != last + 1:
+        # Published in order, so a gap shows at the start or as a span longer than the entries.
+        if entries and (entries[0][0] != last + 1 or entries[-1][0] - last != len(entries)):
             return await streams.read_after_async(self.redis, message_id, last)
         return entries
 
