@@ -198,7 +198,8 @@ def _build_sql(
     if sparse is not None and lists:
         lists.append(_rescored_sparse_list(sparse, [name for name, *_ in lists], candidates))
     elif sparse is not None:
-        # Inner product of latent-term weights (pgvector's <#> is its negative, so ascending is best first).
+        # The sparse list alone (``mode="sparse"``): its own index scan. Inner product of latent-term weights
+        # (pgvector's <#> is its negative, so ascending is best first).
         with_sparse = (f"{where[0]} AND w.sparse_embedding IS NOT NULL", where[1])
         distance = "w.sparse_embedding <#> %s::sparsevec"
         lists.append(_nearest_list("sp", distance, sparse, with_sparse, candidates, windows=True))
@@ -268,8 +269,12 @@ def _nearest_list(
 
 def _rescored_sparse_list(literal: str, pool: list[str], candidates: int):
     """The sparse list over the other lists' candidates: each pooled chunk scored by its best window's latent-term
-    inner product, centered per language over the pool."""
-    center = " - avg(dist) OVER (PARTITION BY language)" if settings.SEARCH_LANGUAGE_CENTERING else ""
+    inner product. Centered per language over the pool, with the groups of ``_language_groups``: a knowledge base
+    (almost) in one language is one group, so a stray chunk of another language is not ranked against itself alone."""
+    center, center_params = "", []
+    if settings.SEARCH_LANGUAGE_CENTERING and len(_language_groups()) > 1:
+        center = " - avg(dist) OVER (PARTITION BY CASE WHEN language = ANY(%s) THEN language END)"
+        center_params = [list(LANGUAGES[:-1])]
     cte = (
         "sp AS (SELECT id, row_number() OVER (ORDER BY dist, id) AS rank FROM ("
         f" SELECT id, dist{center} AS dist FROM ("
@@ -278,7 +283,7 @@ def _rescored_sparse_list(literal: str, pool: list[str], candidates: int):
         " JOIN knowledge_chunk c ON c.id = p.id JOIN knowledge_chunkwindow w ON w.chunk_id = c.id"
         " WHERE w.sparse_embedding IS NOT NULL GROUP BY c.id, c.language) s) u ORDER BY dist, id LIMIT %s)"
     )
-    return "sp", cte, [literal, candidates]
+    return "sp", cte, [*center_params, literal, candidates]
 
 
 def _language_groups() -> list[tuple[str, list]]:

@@ -196,6 +196,75 @@ def test_a_knowledge_base_in_one_language_is_ranked_as_one_group(monkeypatch):
     assert [params for _, params in search._language_groups()] == [["ko"], [["ko"]]]
 
 
+def _with_sparse_windows(weights: list[tuple[str, float]]):
+    """A document whose chunk ``i`` is in language ``weights[i][0]`` with one window of latent-term weight
+    ``weights[i][1]`` on term 0 (the query's only term, see ``_sparse_query_on_term_0``)."""
+    from pgvector import SparseVector
+
+    from knowledge.models import SPARSE_DIMENSIONS, Chunk, ChunkWindow
+    from tests.knowledge.factories import ready_document
+
+    document = ready_document(title="sparse", chunks=[("", f"sparse chunk {i}") for i in range(len(weights))])
+    for chunk in Chunk.objects.filter(document=document):
+        language, weight = weights[chunk.ordinal]
+        Chunk.objects.filter(pk=chunk.pk).update(language=language)
+        ChunkWindow.objects.create(
+            chunk=chunk,
+            ordinal=0,
+            char_start=0,
+            char_end=len(chunk.text),
+            embedding=chunk.embedding,
+            sparse_embedding=SparseVector({0: weight}, SPARSE_DIMENSIONS),
+        )
+    return document
+
+
+def _sparse_query_on_term_0(monkeypatch, dense=None) -> None:
+    from pgvector import SparseVector
+
+    from knowledge.models import SPARSE_DIMENSIONS
+
+    vector = dense if dense is not None else get_embedder().embed_query("sparse chunk")
+    sparse = SparseVector({0: 1.0}, SPARSE_DIMENSIONS).to_text()
+    monkeypatch.setattr(search, "query_embeddings", lambda query, **wanted: (vector, sparse))
+
+
+def test_hybrid_sparse_list_scores_only_the_chunks_the_other_lists_found(admin_user, monkeypatch, settings):
+    from knowledge.models import Chunk, ChunkWindow
+
+    document = _with_sparse_windows([("en", 1.0), ("en", 2.0), ("en", 3.0)])
+    # Dense similarity 0.9, 0.8, 0.1: with two candidates per list, chunk 2 (the sparse side's favourite) is in none.
+    for ordinal, similarity in enumerate((0.9, 0.8, 0.1)):
+        vector = _unit_vector(similarity, ordinal + 1)
+        Chunk.objects.filter(document=document, ordinal=ordinal).update(embedding=vector)
+        ChunkWindow.objects.filter(chunk__document=document, chunk__ordinal=ordinal).update(embedding=vector)
+    _sparse_query_on_term_0(monkeypatch, dense=_unit_vector(1.0, 1))
+    monkeypatch.setattr(search, "_language_shares", lambda: {"en": 1.0})
+    settings.SEARCH_CANDIDATES = 2
+
+    hits = {hit.ordinal: hit for hit in search_chunks(query="qqq", user=admin_user, k=2)}
+    assert set(hits) == {0, 1}
+    # Ranked among the pooled chunks only: chunk 2, the best by latent terms, takes no sparse rank.
+    assert (hits[1].sparse_rank, hits[0].sparse_rank) == (1, 2)
+    assert all(hit.vector_rank is not None for hit in hits.values())
+
+
+def test_hybrid_sparse_list_is_centered_only_when_two_languages_are_groups(admin_user, monkeypatch):
+    # Three English chunks and one Korean chunk that the sparse side likes least.
+    _with_sparse_windows([("en", 3.0), ("en", 2.0), ("en", 1.0), ("ko", 0.5)])
+    _sparse_query_on_term_0(monkeypatch)
+
+    def korean_sparse_rank(shares: dict[str, float]) -> int:
+        monkeypatch.setattr(search, "_language_shares", lambda: shares)
+        hits = search_chunks(query="sparse chunk", user=admin_user, k=4)
+        return next(hit.sparse_rank for hit in hits if hit.ordinal == 3)
+
+    # Almost all English: one group, the Korean chunk ranks by its own score, last.
+    assert korean_sparse_rank({"en": 0.996, "ko": 0.004}) == 4
+    # Two groups: alone in its group it sits at that group's average, above the worst English chunk.
+    assert korean_sparse_rank({"en": 0.6, "ko": 0.4}) < 4
+
+
 def test_very_common_terms_of_a_large_table_are_left_out_of_the_keyword_side(monkeypatch):
     from knowledge import search
 
