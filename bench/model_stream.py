@@ -3,7 +3,8 @@
 The chat worker streams up to ``CHAT_WORKER_THREADS`` answers at once. This measures only the model-reading side:
 N answers from the OpenAI-compatible test server (its own process, so its CPU is not counted), each consumed by a
 thread as the chat job does. Baseline in the same run: one thread per answer iterating
-``client.chat.completions.create(stream=True)`` of the official SDK. Printed per variant: process CPU per token,
+``client.chat.completions.create(stream=True)`` of the official SDK. A third variant reads our stream over the SDK's
+default transport (h11 over anyio) instead of its aiohttp one (our default). Printed per variant: process CPU per token,
 wall time against the ideal (the paced answer length), and how many pieces reached the reader (fewer than tokens =
 the reader fell behind and pieces queued up).
 
@@ -82,10 +83,19 @@ def main() -> None:
         remote_script(base_url, reply=" ".join(f"t{i:04d}" for i in range(args.tokens)), tokens_per_second=args.tps)
         messages = [{"role": "user", "content": "hello"}]
         ours = OpenAIChatModel()
+
+        class DefaultTransportModel(OpenAIChatModel):
+            def _new_async_client(self) -> openai.AsyncOpenAI:
+                return openai.AsyncOpenAI(base_url=self.base_url, api_key="not-needed", max_retries=0)
+
+        ours_default_transport = DefaultTransportModel()
         sdk = openai.OpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
         variants = {
             "SDK stream objects, thread per answer (baseline)": lambda: sdk_pieces(sdk, messages),
             "OpenAITokenStream (one event loop, httpx-sse)": lambda: iter(ours.stream(ChatRequest(messages=messages))),
+            "the same over the SDK's default transport": lambda: iter(
+                ours_default_transport.stream(ChatRequest(messages=messages))
+            ),
         }
         ideal = args.tokens / args.tps
         total_tokens = args.n * args.tokens

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -29,6 +30,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # How often a worker with every slot busy still sends its heartbeat (its key expires after worker_ttl + 60 s).
 SLOT_WAIT_SECONDS = 5.0
+# rq beats before and after every dequeue and after every job start, three Redis round trips each time. With a
+# hundred answers asked at once those beats held up the one thread that dequeues (see docs/benchmarks.md); the worker
+# key lives for worker_ttl + 60 s, so one plain beat per second is plenty.
+HEARTBEAT_INTERVAL_SECONDS = 1.0
 
 
 class ThreadedWorker(SimpleWorker):
@@ -40,6 +45,7 @@ class ThreadedWorker(SimpleWorker):
         self.threads = threads or settings.CHAT_WORKER_THREADS
         self._slots = threading.BoundedSemaphore(self.threads)
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="chat-job")
+        self._last_plain_beat = float("-inf")
 
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
@@ -48,6 +54,14 @@ class ThreadedWorker(SimpleWorker):
 
         lower_priority(settings.CHAT_QUERY_NICENESS)
         warm_up()
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        # Beats with their own timeout or pipeline (rq extending the key around a job) always go through.
+        if timeout is None and pipeline is None:
+            if time.monotonic() - self._last_plain_beat < HEARTBEAT_INTERVAL_SECONDS:
+                return
+            self._last_plain_beat = time.monotonic()
+        super().heartbeat(timeout, pipeline)
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
         # Take a slot before taking a job: a job dequeued without a free thread would wait here, invisible.

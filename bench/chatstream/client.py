@@ -135,6 +135,8 @@ class Tally:
     """Per-token latencies (ms) and token accounting over a round's clients."""
 
     relay: list[float]
+    # (emitted at, relay ms) per piece: splits the relay into answers still starting vs all streaming.
+    relay_at: list[tuple[float, float]]
     model_to_redis: list[float]
     redis_to_client: list[float]
     ttft_added: list[float]
@@ -161,6 +163,7 @@ def match_tokens(
     from protostar.llm.testserver import split_pieces
 
     relay, model_to_redis, redis_to_client, ttft_added, ttft_user, accepted = [], [], [], [], [], []
+    relay_at: list[tuple[float, float]] = []
     lost = disordered = duplicates = mismatched = failed = replayed = not_streamed = 0
     errors: list[str] = []
     anomalies: list[str] = []
@@ -201,6 +204,7 @@ def match_tokens(
                 emitted = emissions.get((result.tag, text))
                 if emitted is not None:
                     relay.append((t - emitted) * 1000)
+                    relay_at.append((emitted, relay[-1]))
                     visible = result.tapped.get(event["seq"])
                     if visible is not None:
                         model_to_redis.append((visible - emitted) * 1000)
@@ -226,6 +230,7 @@ def match_tokens(
             )
     return Tally(
         relay=relay,
+        relay_at=relay_at,
         model_to_redis=model_to_redis,
         redis_to_client=redis_to_client,
         ttft_added=ttft_added,

@@ -174,7 +174,8 @@ def show(row: dict) -> None:
     ms = lambda v: f"{v:8.1f}"  # noqa: E731
     line = (
         f"{row['label']:<16} N={row['n']:<4} relay p50 {ms(row['relay_p50_ms'])} p99 {ms(row['relay_p99_ms'])} "
-        f"max {ms(row['relay_max_ms'])} ms | TTFT added p50 {ms(row['ttft_added_p50_ms'])} "
+        f"max {ms(row['relay_max_ms'])} ms (p99 while answers start {row['relay_p99_starting_ms']:.1f}, "
+        f"after {row['relay_p99_streaming_ms']:.1f}) | TTFT added p50 {ms(row['ttft_added_p50_ms'])} "
         f"p99 {ms(row['ttft_added_p99_ms'])} ms (accepted p50 {row['accepted_p50_ms']:.0f}) | lost {row['lost']} "
         f"(replayed answers {row['replayed_answers']}, tokens not streamed {row['not_streamed']}) "
         f"disordered {row['disordered']} "

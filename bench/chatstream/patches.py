@@ -7,8 +7,23 @@ a function in ``PATCHES`` to measure the next one against the code as it is.
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from collections.abc import Callable
+
+
+def _logged_duration(log: logging.Logger, label: str, func: Callable) -> Callable:
+    """``func`` logging how long each call took, as ``<label> <ms>`` at warning level (worker logs keep it)."""
+
+    def run(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            log.warning("%s %.2f", label, (time.perf_counter() - began) * 1000)
+
+    return run
 
 
 def serial_query_passes() -> None:
@@ -22,28 +37,78 @@ def serial_query_passes() -> None:
     search.query_embeddings = one_after_the_other
 
 
-def time_job_steps() -> None:
-    """Log how long each step of an answer job takes (diagnosis: where the job → model time goes)."""
-    import logging
-    import time
+def canned_query_passes() -> None:
+    """Diagnosis: each question's dense and sparse passes are replaced by the first question's (computed once), so
+    answers start without the embedder's CPU; everything else (search SQL, prompts, streaming) stays real."""
+    import threading
 
-    from chat import answering
+    from knowledge import query_embedding, search
 
-    log = logging.getLogger("bench.steps")
+    canned: dict[tuple[bool, bool], object] = {}
+    lock = threading.Lock()
+    real = query_embedding.query_embeddings
 
-    def timed(name: str, func):
-        def run(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                log.warning("step %s %.1f ms", name, (time.perf_counter() - started) * 1000)
+    def first_question_passes(query: str, *, dense: bool, sparse: bool):
+        with lock:
+            if (dense, sparse) not in canned:
+                canned[dense, sparse] = real(query, dense=dense, sparse=sparse)
+        return canned[dense, sparse]
+
+    search.query_embeddings = first_question_passes
+
+
+def httpx_transport() -> None:
+    """Model streams read over the openai SDK's default transport (h11 over anyio), as before its aiohttp one."""
+    import openai
+
+    from protostar.llm.openai import OpenAIChatModel
+
+    def default_transport_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed", max_retries=0)
+
+    OpenAIChatModel._new_async_client = default_transport_client
+
+
+def switch_interval_1ms() -> None:
+    """The worker's GIL switch interval at 1 ms instead of 5 ms: a thread back from a Redis or database round trip
+    waits at most that long for the GIL while other threads run Python."""
+    if sys.argv[3:4] != ["daphne"]:  # argv: entry wrapped -- daphne|rqworker …
+        sys.setswitchinterval(0.001)
+
+
+def trace_job_start() -> None:
+    """Log, per chat job, how long after its enqueue it was dequeued and began in its thread, and how long the
+    dequeue loop's steps and the claim took (``start …`` lines in the worker log; diagnosis of row → job start)."""
+    from datetime import UTC, datetime
+
+    from chat import answering, worker
+
+    log = logging.getLogger("bench.start")
+    threaded = worker.ThreadedWorker
+
+    def since_enqueue(label: str, method):
+        def run(self, job, *args):
+            waited = (datetime.now(UTC) - job.enqueued_at.replace(tzinfo=UTC)).total_seconds() * 1000
+            log.warning("start %s %.1f", label, waited)
+            return method(self, job, *args)
 
         return run
 
+    for name in ("prepare_execution", "set_state", "dequeue_job_and_maintain_ttl"):
+        setattr(threaded, name, _logged_duration(log, f"start step {name}", getattr(threaded, name)))
+    threaded.execute_job = since_enqueue("dequeued", threaded.execute_job)
+    threaded._perform = since_enqueue("thread", threaded._perform)
+    answering.services.message_claim = _logged_duration(log, "start claim", answering.services.message_claim)
+
+
+def time_job_steps() -> None:
+    """Log how long each step of an answer job takes (diagnosis: where the job → model time goes)."""
+    from chat import answering
+
+    log = logging.getLogger("bench.steps")
     for name in ("answer_message", "retrieval_query", "retrieve", "build_messages", "generate"):
-        setattr(answering, name, timed(name, getattr(answering, name)))
-    answering.services.message_claim = timed("message_claim", answering.services.message_claim)
+        setattr(answering, name, _logged_duration(log, f"step {name}", getattr(answering, name)))
+    answering.services.message_claim = _logged_duration(log, "step message_claim", answering.services.message_claim)
 
 
 def xread_follow() -> None:
@@ -75,6 +140,10 @@ PATCHES: dict[str, Callable[[], None]] = {
     "xread-follow": xread_follow,
     "serial-query-passes": serial_query_passes,
     "time-job-steps": time_job_steps,
+    "canned-query-passes": canned_query_passes,
+    "httpx-transport": httpx_transport,
+    "switch-interval-1ms": switch_interval_1ms,
+    "trace-job-start": trace_job_start,
 }
 
 

@@ -78,6 +78,7 @@ def run_round(stack: Stack, cookies: list[str], n: int, args, *, ramp: float, ta
     emissions, received_at = server_log(stack.llm_url)
     tally = match_tokens(results, expected, emissions, received_at)
     to_created, to_started, to_model = ttft_split(results, received_at)
+    last_start = max(received_at.values(), default=0.0)
     row = {
         "label": label,
         "n": n,
@@ -89,6 +90,10 @@ def run_round(stack: Stack, cookies: list[str], n: int, args, *, ramp: float, ta
         "relay_p50_ms": percentile(tally.relay, 50),
         "relay_p99_ms": percentile(tally.relay, 99),
         "relay_max_ms": max(tally.relay) if tally.relay else float("nan"),
+        # Before the last answer's model request, answers are still starting (jobs claiming, embedding questions,
+        # searching) next to those streaming; after it, every remaining answer only streams.
+        "relay_p99_starting_ms": percentile([ms for at, ms in tally.relay_at if at < last_start], 99),
+        "relay_p99_streaming_ms": percentile([ms for at, ms in tally.relay_at if at >= last_start], 99),
         "ttft_added_p50_ms": percentile(tally.ttft_added, 50),
         "ttft_added_p99_ms": percentile(tally.ttft_added, 99),
         "ttft_user_p50_ms": percentile(tally.ttft_user, 50),

@@ -8,6 +8,8 @@ once, even while it is still connecting or sleeping before a retry.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import threading
 import weakref
@@ -58,3 +60,16 @@ def for_running_loop(cache: MutableMapping[asyncio.AbstractEventLoop, T], factor
     if loop not in cache:
         cache[loop] = factory()
     return cache[loop]
+
+
+def close_at_exit(close: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 2.0) -> None:
+    """At interpreter exit, run ``close()`` on the running loop it belongs to (if that loop still runs), so network
+    clients made on the process's loop shut their connections instead of being reported as leaked."""
+    loop = asyncio.get_running_loop()
+
+    def run() -> None:
+        if loop.is_running() and not loop.is_closed():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(close(), loop).result(timeout)
+
+    atexit.register(run)

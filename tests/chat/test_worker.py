@@ -87,3 +87,28 @@ def thread_niceness(pid: int) -> list[int]:
         fields = stat.read_text().rsplit(")", 1)[1].split()
         values.append(int(fields[16]))
     return values
+
+
+def test_plain_heartbeats_are_sent_at_most_once_a_second_and_job_beats_always():
+    import django_rq
+
+    from chat.worker import HEARTBEAT_INTERVAL_SECONDS, ThreadedWorker
+
+    conn = django_rq.get_connection("chat")
+    worker = ThreadedWorker(["chat"], connection=conn, threads=2)
+    try:
+        worker.heartbeat()
+        first = conn.hget(worker.key, "last_heartbeat")
+        assert first is not None and 0 < conn.ttl(worker.key) <= worker.worker_ttl + 60
+        for _ in range(5):  # rq beats around every dequeue: these add no Redis round trip
+            worker.heartbeat()
+        assert conn.hget(worker.key, "last_heartbeat") == first
+        worker.heartbeat(timeout=600)  # rq extending the key for a long job: always sent
+        extended = conn.hget(worker.key, "last_heartbeat")
+        assert extended != first and conn.ttl(worker.key) > worker.worker_ttl + 60
+        time.sleep(HEARTBEAT_INTERVAL_SECONDS + 0.05)
+        worker.heartbeat()
+        assert conn.hget(worker.key, "last_heartbeat") != extended
+    finally:
+        conn.delete(worker.key)
+        worker._pool.shutdown()
