@@ -60,17 +60,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
-        # Only short commands on this client (entries arrive through ``chat.live``): a hung Redis must not hang the
-        # socket's readers for good.
-        self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+        self.redis = streams.async_client()
 
     async def disconnect(self, code: int) -> None:
         readers = list(self.readers.values())
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        if self.redis is not None:
-            await self.redis.aclose()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.redis is None:

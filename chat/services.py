@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from chat import events, selectors, streams
 from chat.models import TITLE_MAX_CHARS, Conversation, Message
+from protostar import queues
 
 logger = logging.getLogger(__name__)
 ANSWER_JOB = "chat.tasks.answer_message"
@@ -46,9 +47,7 @@ def conversation_title(content: str) -> str:
 
 
 def answer_enqueue(*, message_id: int) -> None:
-    import django_rq
-
-    django_rq.get_queue("chat").enqueue(ANSWER_JOB, message_id, job_timeout=settings.CHAT_JOB_TIMEOUT)
+    queues.queue("chat").enqueue(ANSWER_JOB, message_id, job_timeout=settings.CHAT_JOB_TIMEOUT)
 
 
 def conversation_ask(

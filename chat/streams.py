@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat import events
+from protostar import queues
 from protostar.llm import aio
 
 # KEYS: lease, stream, live channel. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when
@@ -55,9 +56,7 @@ def live_channel(message_id: int) -> str:
 
 
 def sync_client() -> redis.Redis:
-    import django_rq
-
-    return django_rq.get_connection("chat")
+    return queues.connection("chat")
 
 
 class LeaseLost(Exception):
@@ -139,8 +138,15 @@ def _async_redis() -> tuple[Any, Any]:
     """A ``redis.asyncio`` client and the append script (made on, and only used from, one event loop)."""
     import redis.asyncio
 
-    client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+    # Only short commands go through it (entries reach sockets through ``chat.live``): a hung Redis must not hang
+    # an answer's writer or a socket's reader for good.
+    client = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
     return client, client.register_script(_APPEND)
+
+
+def async_client() -> Any:
+    """The running loop's ``redis.asyncio`` client, shared by everything on that loop (one connection pool)."""
+    return aio.for_running_loop(_async_clients, _async_redis)[0]
 
 
 def request_stop(conn: redis.Redis, message_id: int) -> None:

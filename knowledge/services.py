@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import PurePath
 
-import django_rq
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -19,6 +18,7 @@ from rq import Retry
 
 from knowledge.extraction import DocumentRejected, detect_content_type
 from knowledge.models import Chunk, ChunkWindow, Document
+from protostar import queues
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str 
 
 def _enqueue_ingest_on_commit(document_id: int) -> None:
     def enqueue() -> None:
-        django_rq.get_queue("knowledge").enqueue(
+        queues.queue("knowledge").enqueue(
             "knowledge.tasks.ingest_document",
             document_id,
             job_timeout=settings.INGEST_JOB_TIMEOUT,

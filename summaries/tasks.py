@@ -9,10 +9,11 @@ MEMORY_JOB = "summaries.tasks.update_memory"
 
 def enqueue_memory_update(conversation_id: int) -> None:
     """Queue a memory update; called after every complete answer (the job itself decides whether one is due)."""
-    import django_rq
     from rq import Retry
 
-    django_rq.get_queue("summaries").enqueue(
+    from protostar import queues
+
+    queues.queue("summaries").enqueue(
         MEMORY_JOB,
         conversation_id,
         job_timeout=settings.MEMORY_JOB_TIMEOUT,

@@ -87,6 +87,41 @@ def test_job_on_each_queue_runs_in_a_real_worker_process(live_workers, temporary
     assert pid != os.getpid()  # ran in the worker's work-horse process, not in the test process
 
 
+def test_enqueues_share_one_client_and_do_not_open_a_connection_each():
+    import threading
+
+    from rq.job import Job
+
+    from protostar import queues
+
+    client = queues.connection("summaries")
+    assert queues.connection("summaries") is client
+    marker = f"probe-{uuid.uuid4().hex}"
+    queues.queue("summaries").enqueue("protostar.jobs.probe", marker).delete()  # the pool holds a connection now
+
+    def connections() -> int:
+        return len(client.client_list())
+
+    before = connections()
+    enqueued: list[str] = []
+
+    def enqueue(count: int) -> None:
+        for _ in range(count):
+            enqueued.append(queues.queue("summaries").enqueue("protostar.jobs.probe", marker).id)
+
+    # Two threads enqueueing at once: one thread-safe pool, at most one more connection, not one per enqueue.
+    threads = [threading.Thread(target=enqueue, args=(20,)), threading.Thread(target=enqueue, args=(20,))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert connections() <= before + 1
+    jobs = [job for job in Job.fetch_many(enqueued, connection=client) if job is not None]
+    assert len(jobs) == 40 and all(job.args == (marker,) for job in jobs)
+    for job in jobs:
+        job.delete()
+
+
 def test_channel_layer_round_trip():
     layer = get_channel_layer()
 
