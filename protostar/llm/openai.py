@@ -36,7 +36,7 @@ def _client(base_url: str, api_key: str, *, asynchronous: bool = False) -> Any:
     timeout = openai.Timeout(settings.LLM_TIMEOUT, connect=CONNECT_TIMEOUT)
     options: dict[str, Any] = {}
     if asynchronous:
-        # The SDK's aiohttp transport (C HTTP parser) reads a streamed answer for ~40% less CPU per token than its
+        # The SDK's aiohttp transport (C HTTP parser) reads a streamed answer for ~35% less CPU per token than its
         # default (h11 over anyio): see bench/model_stream.py. It reports some connection faults as timeouts;
         # ``_timed_out`` reads the fault from the aiohttp error underneath.
         options["http_client"] = openai.DefaultAioHttpClient(timeout=timeout)
