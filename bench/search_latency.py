@@ -1,11 +1,12 @@
 """Search latency at 100k chunks: bare pgvector top-10 vs the default hybrid search (query embedding excluded).
 
-    .venv/bin/python bench/search_latency.py [--chunks 100000] [--queries 200] [--refill]
+    .venv/bin/python bench/search_latency.py [--chunks 100000] [--queries 200] [--refill] [--cold]
 
 Fills the chunk table with generated Korean/English text and unit vectors of the real dimension, half the chunks
 "ko" and half "en", each with 1–4 sentence windows that carry a dense vector near their chunk's and a sparse
 latent-term vector shaped like the bundled embedder's (measured on the golden corpus, see ``LatentTerms``). This is
-done once; later runs reuse the fill (and add the windows to an older fill that lacks them). Then it prints p50/p95
+done once; later runs reuse the fill (and add the windows to an older fill that lacks them). Both searches run with
+the searched tables and indexes in PostgreSQL's buffer cache (``pg_prewarm``; ``--cold`` skips it). It prints p50/p95
 of (a) ``ORDER BY embedding <=> q LIMIT 10`` and (b) ``search_chunks`` with the default settings (chunk vector,
 window vector, window sparse and keyword lists, language centering), the ratio b/a (goal ≤ 3.0), and recall@10
 against exact search of the three HNSW indexes for several ``hnsw.ef_search`` values (goal ≥ 0.95).
@@ -114,6 +115,34 @@ def sparse_literal(query: Query) -> str:
     return SparseVector(query.sparse, LatentTerms.DIMS).to_text()
 
 
+PREWARMED = (
+    "knowledge_chunk",
+    "knowledge_chunk_pkey",
+    "chunk_embedding_hnsw",
+    "chunk_search_vector_gin",
+    "knowledge_chunkwindow",
+    "window_embedding_hnsw",
+    "knowledge_document",
+)
+
+
+def prewarm() -> str:
+    """Load the searched tables and indexes into PostgreSQL's buffer cache (``pg_prewarm``), as on a server that has
+    been answering for a while; otherwise each query's first touch of an index page is a copy from the operating
+    system's cache. Returns what happened, for the report."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        cursor.execute("SHOW shared_buffers")
+        (shared_buffers,) = cursor.fetchone()
+        pages = 0
+        for relation in PREWARMED:
+            cursor.execute("SELECT pg_prewarm(%s)", [relation])
+            pages += cursor.fetchone()[0]
+    return f"{pages * 8 // 1024} MiB of tables and indexes prewarmed into shared_buffers = {shared_buffers}"
+
+
 def measure(queries: list[Query], ef: int, user, fixed: FixedQueryEmbedder) -> dict:
     from django.db import connection
 
@@ -176,6 +205,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--refill", action="store_true", help="regenerate the synthetic chunks and windows")
     parser.add_argument("--model-check", action="store_true", help="print the sparse model's statistics and stop")
+    parser.add_argument("--cold", action="store_true", help="do not prewarm PostgreSQL's buffer cache first")
     args = parser.parse_args()
     if args.model_check:
         model_check()
@@ -194,12 +224,13 @@ def main() -> None:
     install(fixed)
     ef = max(settings.SEARCH_HNSW_EF, settings.SEARCH_CANDIDATES)
     load_before = os.getloadavg()
+    warmed = prewarm() if not args.cold else "no prewarm (--cold)"
     measure(queries[:20], ef, user, fixed)  # warm caches
     timings = measure(queries, ef, user, fixed)
     load_after = os.getloadavg()
     a50, a95 = percentile(timings["bare"], 50), percentile(timings["bare"], 95)
     b50, b95 = percentile(timings["ours"], 50), percentile(timings["ours"], 95)
-    print(f"\n{args.chunks} chunks, {len(queries)} queries, hnsw.ef_search={ef}")
+    print(f"\n{args.chunks} chunks, {len(queries)} queries, hnsw.ef_search={ef}; {warmed}")
     print(
         f"default search lists: vector {settings.SEARCH_VECTOR_WEIGHT}, window {settings.SEARCH_WINDOW_WEIGHT},"
         f" sparse {settings.SEARCH_SPARSE_WEIGHT}, keyword {settings.SEARCH_KEYWORD_WEIGHT};"

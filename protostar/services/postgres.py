@@ -15,6 +15,19 @@ SUPERUSER = "postgres"
 ROOT_RUN_AS = "embedded_postgres"
 
 
+def shared_buffers() -> str:
+    """PostgreSQL's page cache: a quarter of the machine's memory, between 128 MB (PostgreSQL's default) and 4 GB
+    (``EMBEDDED_POSTGRES_SHARED_BUFFERS`` overrides, e.g. ``512MB``). The default 128 MB holds neither the chunk nor
+    the window HNSW index of a 100k-chunk knowledge base, and a search then copies its index pages in from the
+    operating system's cache on every query (see docs/benchmarks.md, *Search latency*). The memory is only taken as
+    pages are used."""
+    configured = os.environ.get("EMBEDDED_POSTGRES_SHARED_BUFFERS", "").strip()
+    if configured:
+        return configured
+    total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    return f"{min(max(total_mb // 4, 128), 4096)}MB"
+
+
 def _pg_commands():
     # embedded_postgres warns at import when XDG_RUNTIME_DIR is unset; we never use that runtime dir.
     import warnings
@@ -67,7 +80,7 @@ class PostgresService:
                     "-l",
                     str(self.log_file),
                     "-o",
-                    f"-h {LOOPBACK} -p {port} -k '' -c max_connections=400",
+                    f"-h {LOOPBACK} -p {port} -k '' -c max_connections=400 -c shared_buffers={shared_buffers()}",
                     "start",
                 ],
                 pgdata=self.pgdata,

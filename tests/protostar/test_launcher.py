@@ -24,13 +24,15 @@ def _listening_addresses(pid: int) -> set[str]:
 
 
 @pytest.mark.timeout(180)
-def test_services_start_from_nothing_then_second_up_is_a_no_op(fresh_launcher):
+def test_services_start_from_nothing_then_second_up_is_a_no_op(fresh_launcher, monkeypatch):
+    monkeypatch.setenv("EMBEDDED_POSTGRES_SHARED_BUFFERS", "160MB")
     env = fresh_launcher.up()
     first_pids = {s.name: s.pid for s in fresh_launcher.status()}
     assert all(s.state == "running" for s in fresh_launcher.status())
 
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         assert conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+        assert conn.execute("SHOW shared_buffers").fetchone()[0] == "160MB"
     assert redis.Redis.from_url(env["REDIS_URL"]).ping()
     assert read_env_file(fresh_launcher.env_file)["S3_ENDPOINT_URL"] == env["S3_ENDPOINT_URL"]
 
@@ -76,3 +78,23 @@ def test_embedded_s3_server_starts_with_a_private_documents_bucket(fresh_launche
     anonymous = Minio(endpoint, secure=False)
     with pytest.raises(S3Error):
         anonymous.list_objects(bucket_name=env["S3_BUCKET"]).__next__()
+
+
+def test_postgres_page_cache_is_a_quarter_of_memory_within_bounds(monkeypatch):
+    import os
+
+    from protostar.services.postgres import shared_buffers
+
+    monkeypatch.delenv("EMBEDDED_POSTGRES_SHARED_BUFFERS", raising=False)
+    total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    assert shared_buffers() == f"{min(max(total_mb // 4, 128), 4096)}MB"
+
+    def machine_with(ram_mib: int) -> None:
+        monkeypatch.setattr(os, "sysconf", lambda name: 4096 if name == "SC_PAGE_SIZE" else ram_mib * 256)
+
+    machine_with(256)
+    assert shared_buffers() == "128MB"
+    machine_with(8 * 1024)
+    assert shared_buffers() == "2048MB"
+    machine_with(64 * 1024)
+    assert shared_buffers() == "4096MB"
