@@ -106,8 +106,12 @@ def time_job_steps() -> None:
     from chat import answering
 
     log = logging.getLogger("bench.steps")
+    from knowledge import search
+
     for name in ("answer_message", "retrieval_query", "retrieve", "build_messages", "generate"):
         setattr(answering, name, _logged_duration(log, f"step {name}", getattr(answering, name)))
+    for name in ("query_embeddings", "_build_sql", "_language_groups", "_distinctive", "_hit"):
+        setattr(search, name, _logged_duration(log, f"step search.{name}", getattr(search, name)))
     answering.services.message_claim = _logged_duration(log, "step message_claim", answering.services.message_claim)
 
 
