@@ -67,9 +67,9 @@ class LiveHub:
         if channel not in self._subscribed:
             self._subscribed[channel] = asyncio.get_running_loop().create_future()
             await self._pubsub.subscribe(channel)
-            # redis-py reconnects a dropped connection on its own (and subscribes again) before it calls this.
-            self._pubsub.connection.register_connect_callback(self._reconnected)
             if self._pump is None:  # reading needs the connection that the first subscription opens
+                # redis-py reconnects a dropped connection on its own (and subscribes again) before it calls this.
+                self._pubsub.connection.register_connect_callback(self._reconnected)
                 self._pump = asyncio.create_task(self._deliver(self._pubsub))
         return self._subscribed[channel]
 

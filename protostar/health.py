@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import django_rq
 from django.conf import settings
 from django.db import connection
 from rq import Worker
 
+from protostar import queues
 from protostar.storage import minio_client
 
 WORKER_QUEUES = ("chat", "knowledge", "summaries")
@@ -50,7 +50,7 @@ def _database() -> str:
 
 
 def _redis() -> str:
-    conn = django_rq.get_connection("default")
+    conn = queues.connection("default")
     conn.ping()
     return "ping ok"
 
@@ -62,7 +62,7 @@ def _storage() -> str:
 
 
 def workers_by_queue() -> dict[str, list[str]]:
-    conn = django_rq.get_connection("default")
+    conn = queues.connection("default")
     found: dict[str, list[str]] = {name: [] for name in WORKER_QUEUES}
     for worker in Worker.all(connection=conn):
         for queue_name in worker.queue_names():

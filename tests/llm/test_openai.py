@@ -303,3 +303,36 @@ def test_embedder_server_error_maps_to_llm_error(remote_llm, settings):
 
     assert caught.value.code == "server_error"
     assert f"The embedding server at {remote_llm.base_url}" in str(caught.value)
+
+
+STREAM_AND_EXIT = """
+from protostar.llm.base import ChatRequest
+from protostar.llm.openai import OpenAIChatModel
+stream = OpenAIChatModel().stream(ChatRequest(messages=[{"role": "user", "content": "hi"}]))
+print("PIECES", len(list(stream)))
+"""
+
+
+def test_a_process_that_streamed_exits_without_leaked_connections(llm_server):
+    """The model's HTTP clients live on the process's background loop; at exit they are closed, so a worker's log
+    does not end with "Unclosed client session" / "Unclosed connector" errors."""
+    import os
+    import subprocess
+    import sys
+
+    from tests import conftest
+
+    llm_server.script(reply=REPLY, tokens_per_second=500)
+    backend = f"{OpenAIChatModel.__module__}.{OpenAIChatModel.__name__}"
+    env = {**os.environ, "LLM_BASE_URL": llm_server.base_url, "CHAT_MODEL_BACKEND": backend}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", STREAM_AND_EXIT],
+        cwd=conftest.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split("PIECES", 1)[1].split()[0]) >= 1, done.stdout
+    assert "Unclosed" not in done.stderr, done.stderr
