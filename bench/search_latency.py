@@ -130,10 +130,14 @@ def prewarm() -> str:
     """Load the searched tables and indexes into PostgreSQL's buffer cache (``pg_prewarm``), as on a server that has
     been answering for a while; otherwise each query's first touch of an index page is a copy from the operating
     system's cache. Returns what happened, for the report."""
-    from django.db import connection
+    from django.db import DatabaseError, connection, transaction
 
     with connection.cursor() as cursor:
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        try:
+            with transaction.atomic():
+                cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        except DatabaseError as exc:  # an external server without the extension or the right to create it
+            return f"no prewarm (pg_prewarm unavailable: {str(exc).strip()})"
         cursor.execute("SHOW shared_buffers")
         (shared_buffers,) = cursor.fetchone()
         pages = 0
