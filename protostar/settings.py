@@ -319,7 +319,7 @@ CHAT_LEASE_SECONDS = _typed(env.float, "CHAT_LEASE_SECONDS", 10.0)
 CHAT_WORKER_THREADS = _typed(env.int, "CHAT_WORKER_THREADS", 100)
 # Niceness (0–19) of the chat worker's query-embedding threads: answers already streaming get the CPU first, and
 # questions wait for the embedder instead (`knowledge.query_embedding`). 0 leaves them at the worker's priority.
-CHAT_QUERY_NICENESS = _typed(env.int, "CHAT_QUERY_NICENESS", 10)
+CHAT_QUERY_NICENESS = _typed(env.int, "CHAT_QUERY_NICENESS", 19)
 if not 0 <= CHAT_QUERY_NICENESS <= 19:
     raise ImproperlyConfigured(f"CHAT_QUERY_NICENESS must be between 0 and 19, not {CHAT_QUERY_NICENESS}.")
 SUMMARIZER_BACKEND = _str(
