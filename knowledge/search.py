@@ -325,17 +325,18 @@ def _language_shares() -> dict[str, float] | None:
 
 
 def _keyword_list(terms: list[str], where: tuple[str, list], candidates: int):
-    # Candidates by ts_rank_cd through the GIN index; then each candidate's coverage: the share of the query's
+    # Candidates by ts_rank through the GIN index (ts_rank_cd gave the golden set the same figures and took twice as
+    # long on every matching row, see docs/benchmarks.md); then each candidate's coverage: the share of the query's
     # distinct terms it contains. A chunk matching one stray bigram of a Korean question is weak evidence and
     # must not outvote the vector side, so coverage both orders the list and scales its fused contribution.
     cte = (
-        "kw AS (SELECT id, coverage, row_number() OVER (ORDER BY coverage DESC, rank_cd DESC, id) AS rank FROM ("
-        " SELECT t.id, t.rank_cd, cardinality(ARRAY(SELECT unnest(tsvector_to_array(t.search_vector))"
+        "kw AS (SELECT id, coverage, row_number() OVER (ORDER BY coverage DESC, text_rank DESC, id) AS rank FROM ("
+        " SELECT t.id, t.text_rank, cardinality(ARRAY(SELECT unnest(tsvector_to_array(t.search_vector))"
         " INTERSECT SELECT unnest(%s::text[])))::float / %s AS coverage FROM ("
-        " SELECT c.id, c.search_vector, ts_rank_cd(c.search_vector, q) AS rank_cd"
+        " SELECT c.id, c.search_vector, ts_rank(c.search_vector, q) AS text_rank"
         " FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id,"
         " to_tsquery('simple', %s) q"
-        f" WHERE c.search_vector @@ q AND {where[0]} ORDER BY rank_cd DESC, c.id LIMIT %s) t) s"
+        f" WHERE c.search_vector @@ q AND {where[0]} ORDER BY text_rank DESC, c.id LIMIT %s) t) s"
         " WHERE coverage >= %s)"
     )
     params = [terms, len(terms), tsquery_text(terms), *where[1], candidates, _min_coverage(len(terms))]

@@ -1,0 +1,80 @@
+"""Row layout the search depends on: the vectors and the keyword index column of full-size chunks stay in the row."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from knowledge.ingestion import document_ingest
+from knowledge.models import Chunk, ChunkWindow
+from knowledge.services import document_upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+KOREAN = "정규직 직원의 연차 휴가는 입사 첫해 15일이며, 3년마다 하루씩 늘어납니다. 휴가 신청은 일주일 전에 제출합니다. "
+ENGLISH = "Passwords must be at least 14 characters long and are rotated every 180 days by the security team. "
+
+
+@pytest.fixture(autouse=True)
+def _toast_inspection_needs_postgres_17():
+    if connection.pg_version < 170000:
+        pytest.skip("pg_column_toast_chunk_id() needs PostgreSQL 17")
+
+
+def _out_of_line(table: str, columns: list[str]) -> dict[str, int]:
+    """How many rows of ``table`` keep each column in the TOAST table instead of the row itself."""
+    counts = ", ".join(f"count(pg_column_toast_chunk_id({column}))" for column in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), {counts} FROM {table}")
+        total, *outside = cursor.fetchone()
+    assert total > 0
+    return dict(zip(columns, outside, strict=True))
+
+
+@pytest.mark.parametrize("sentence", [KOREAN, ENGLISH], ids=["ko", "en"])
+def test_full_size_chunks_keep_vectors_and_keywords_in_the_row(monkeypatch, sentence):
+    # Read for every candidate of every search: out of line, each costs an index lookup in the TOAST table
+    # (the keyword list took twice as long at 100k chunks, see docs/benchmarks.md).
+    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
+    outcome = document_upload(data=(sentence * 40).encode(), filename="long.md")
+    document_ingest(document_id=outcome.document.pk)
+    chunk_sizes = Chunk.objects.values_list("token_count", flat=True)
+    assert max(chunk_sizes) >= 250, "the document should make full-size chunks"
+    assert ChunkWindow.objects.exclude(sparse_embedding=None).exists()
+
+    assert _out_of_line("knowledge_chunk", ["embedding", "search_vector"]) == {"embedding": 0, "search_vector": 0}
+    assert _out_of_line("knowledge_chunkwindow", ["embedding", "sparse_embedding"]) == {
+        "embedding": 0,
+        "sparse_embedding": 0,
+    }
+
+
+MIGRATION = "knowledge.migrations.0004_rows_keep_vectors_inline"
+
+
+def _ingest_with_the_old_row_layout(monkeypatch) -> None:
+    call_command("migrate", "knowledge", "0003", verbosity=0)
+    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
+    outcome = document_upload(data=(KOREAN * 40).encode(), filename="old.md")
+    document_ingest(document_id=outcome.document.pk)
+    assert _out_of_line("knowledge_chunk", ["embedding"])["embedding"] > 0
+
+
+def test_the_migration_rewrites_a_small_knowledge_base(monkeypatch):
+    _ingest_with_the_old_row_layout(monkeypatch)
+    call_command("migrate", "knowledge", verbosity=0)
+    assert _out_of_line("knowledge_chunk", ["embedding"]) == {"embedding": 0}
+    assert _out_of_line("knowledge_chunkwindow", ["sparse_embedding"]) == {"sparse_embedding": 0}
+
+
+def test_the_migration_leaves_a_large_table_to_the_operator(monkeypatch, caplog):
+    _ingest_with_the_old_row_layout(monkeypatch)
+    monkeypatch.setattr(importlib.import_module(MIGRATION), "REWRITE_MAX_ROWS", 1)
+    with caplog.at_level(logging.WARNING, logger=MIGRATION):
+        call_command("migrate", "knowledge", verbosity=0)
+    assert _out_of_line("knowledge_chunk", ["embedding"])["embedding"] > 0
+    assert "VACUUM FULL knowledge_chunk" in caplog.text
