@@ -52,7 +52,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.readers: dict[int, asyncio.Task] = {}
-        self.redis: redis.asyncio.Redis | None = None
+        self.user = None
         user = self.scope.get("user")
         # Accept, then close with 4401: a refused handshake reaches browsers only as an anonymous 1006.
         await self.accept()
@@ -60,7 +60,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
-        self.redis = streams.async_client()
+
+    @property
+    def redis(self) -> redis.asyncio.Redis:
+        # Every socket on this loop shares one client (and its connection pool).
+        return streams.async_client()
 
     async def disconnect(self, code: int) -> None:
         readers = list(self.readers.values())
@@ -69,7 +73,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await asyncio.gather(*readers, return_exceptions=True)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.redis is None:
+        if self.user is None:
             return
         try:
             request = events.parse_client_request(text_data, max_chars=settings.CHAT_MAX_MESSAGE_CHARS)
@@ -134,7 +138,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _relay(self, message_id: int, after_seq: int, feed: asyncio.Queue[bytes]) -> None:
         """Send the answer's entries after ``after_seq``: what the stream holds now, then what is published live."""
-        assert self.redis is not None
         last = after_seq
         if not await self.redis.exists(streams.stream_key(message_id)) and await self._send_snapshot(message_id):
             return
