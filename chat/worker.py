@@ -22,6 +22,8 @@ from rq.queue import Queue
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
 
+from protostar.startup import freeze_startup_objects
+
 # One OpenMP thread for the embedder here: this process runs many answers at once, so parallel work comes from the
 # answers, and a query's OpenMP threads waiting for each other (spinning by default) take the CPU the streams need.
 # Measured per query pass, idle machine / two busy cores: 2 threads spinning 25 / 318 ms wall, 2 threads passive
@@ -49,11 +51,13 @@ class ThreadedWorker(SimpleWorker):
 
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
-        from chat.answering import warm_up
+        from chat.answering import answers_streaming, warm_up
         from knowledge.query_embedding import lower_priority
 
-        lower_priority(settings.CHAT_QUERY_NICENESS)
+        # Only while answers stream: a question asked into a quiet worker is embedded at full priority.
+        lower_priority(settings.CHAT_QUERY_NICENESS, when=answers_streaming)
         warm_up()
+        freeze_startup_objects()
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         # Beats with their own timeout or pipeline (rq extending the key around a job) always go through.

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from rq.worker import SimpleWorker
 
+from protostar.startup import freeze_startup_objects
+
 
 class KnowledgeWorker(SimpleWorker):
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
         warm_up()
+        freeze_startup_objects()
 
 
 def warm_up() -> None:

@@ -22,3 +22,7 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+from protostar.startup import freeze_startup_objects  # noqa: E402
+
+freeze_startup_objects()
