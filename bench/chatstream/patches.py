@@ -101,6 +101,32 @@ def trace_job_start() -> None:
     answering.services.message_claim = _logged_duration(log, "start claim", answering.services.message_claim)
 
 
+def log_gc_pauses() -> None:
+    """Log each full garbage collection, and any other over 2 ms, with its pause (``gc genN <ms>`` lines in the
+    daphne and worker logs; diagnosis of late tokens)."""
+    import gc
+
+    log = logging.getLogger("bench.gc")
+    began = [0.0]
+
+    def note(phase: str, info: dict) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+            return
+        pause = (time.perf_counter() - began[0]) * 1000
+        if info["generation"] == 2 or pause > 2:
+            log.warning("gc gen%d %.1f", info["generation"], pause)
+
+    gc.callbacks.append(note)
+
+
+def no_gc_freeze() -> None:
+    """Start-up objects stay in every garbage collection, as before ``protostar.startup.freeze_startup_objects``."""
+    import protostar.startup
+
+    protostar.startup.freeze_startup_objects = lambda: 0
+
+
 def time_job_steps() -> None:
     """Log how long each step of an answer job takes (diagnosis: where the job → model time goes)."""
     from chat import answering
@@ -148,6 +174,8 @@ PATCHES: dict[str, Callable[[], None]] = {
     "httpx-transport": httpx_transport,
     "switch-interval-1ms": switch_interval_1ms,
     "trace-job-start": trace_job_start,
+    "log-gc-pauses": log_gc_pauses,
+    "no-gc-freeze": no_gc_freeze,
 }
 
 
