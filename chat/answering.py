@@ -7,6 +7,7 @@ stream write and the final save are fenced by the run's attempt id, so a stale r
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import uuid
@@ -158,18 +159,35 @@ def build_messages(message: Message, hits: Sequence[Any], focus: str = "") -> An
     return built.request
 
 
+# Imported inside the functions that need them (they import models or settings-dependent vendors).
+LAZY_MODULES = ("chat.rewriting", "knowledge.search", "summaries.context", "summaries.services")
+
+
 def warm_up() -> None:
-    """Load the model client, tokenizer and embedder before the first job: a stop must not wait ~0.4 s for a
-    tokenizer to load, nor the first answer for the embedder."""
+    """Load what the first answer would otherwise wait for: a stop must not wait ~0.4 s for a tokenizer to load, nor
+    the first answer ~0.1 s for the model client, the prompts and the search statistics (on top of the embedder).
+    Each part that fails is logged and left to the first job, which reports it properly."""
+    from knowledge.search import load_statistics
+    from prompts.render import preload_templates
     from protostar.llm.registry import get_embedder
     from protostar.tokens import count_tokens
 
     count_tokens("warm up")
-    _chat_model()
-    try:
-        get_embedder().embed_query("warm up")
-    except Exception:
-        logger.warning("the embedder could not be loaded ahead of the first job", exc_info=True)
+    model = _chat_model()  # a misconfigured model fails the start-up, loudly
+    parts = {
+        "the answer's modules": lambda: [importlib.import_module(name) for name in LAZY_MODULES],
+        "the model client": getattr(model, "prepare", lambda: None),
+        "the embedder": lambda: get_embedder().embed_query("warm up"),
+        "the prompts": preload_templates,
+        "the search statistics": load_statistics,
+    }
+    for what, load in parts.items():
+        try:
+            load()
+        except Exception:
+            logger.warning("%s could not be loaded ahead of the first job", what, exc_info=True)
+    # The statistics and prompts were read on this thread's connection; jobs run on other threads.
+    connections.close_all()
 
 
 def _chat_model() -> Any:

@@ -127,6 +127,12 @@ def search_chunks(
     return [_hit(row, terms) for row in rows]
 
 
+def load_statistics() -> None:
+    """Read the keyword and language statistics the search consults (refreshed every ``TERM_STATS_TTL`` s) now."""
+    _common_terms()
+    _language_shares()
+
+
 _term_stats: tuple[float, dict[str, float], float] = (0.0, {}, 0.0)
 TERM_STATS_TTL = 300.0
 # Terms matching fewer rows than this are cheap to rank, however common they are in a small knowledge base.

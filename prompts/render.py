@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from prompts.errors import PromptContextError
 from prompts.models import PromptVersion
 from prompts.selectors import prompt_active_version_id
-from prompts.shipped import ShippedPrompt, shipped_prompt
+from prompts.shipped import ShippedPrompt, shipped_prompt, shipped_prompts
 from prompts.templating import CompiledPrompt, compile_prompt
 
 
@@ -63,6 +63,12 @@ def check_prompt_body(*, name: str, body: str) -> CompiledPrompt:
     for sample, context in prompt.sample_contexts().items():
         compiled.render(context, sample=sample)
     return compiled
+
+
+def preload_templates() -> None:
+    """Compile every prompt's active template now; a process's first render of each would otherwise wait for it."""
+    for name in shipped_prompts():
+        active_template(name)
 
 
 @functools.cache

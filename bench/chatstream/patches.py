@@ -127,6 +127,22 @@ def no_gc_freeze() -> None:
     protostar.startup.freeze_startup_objects = lambda: 0
 
 
+def minimal_warm_up() -> None:
+    """The chat worker warms only the tokenizer, the model object and the embedder (as before the model client, the
+    prompts and the search statistics were loaded too)."""
+    from chat import answering
+
+    def warm_up() -> None:
+        from protostar.llm.registry import get_embedder
+        from protostar.tokens import count_tokens
+
+        count_tokens("warm up")
+        answering._chat_model()
+        get_embedder().embed_query("warm up")
+
+    answering.warm_up = warm_up
+
+
 def time_job_steps() -> None:
     """Log how long each step of an answer job takes (diagnosis: where the job → model time goes)."""
     from chat import answering
@@ -176,6 +192,7 @@ PATCHES: dict[str, Callable[[], None]] = {
     "trace-job-start": trace_job_start,
     "log-gc-pauses": log_gc_pauses,
     "no-gc-freeze": no_gc_freeze,
+    "minimal-warm-up": minimal_warm_up,
 }
 
 

@@ -372,6 +372,15 @@ class OpenAIChatModel:
         """The async client of the running loop (an httpx pool belongs to the loop it was made on)."""
         return aio.for_running_loop(self._async_clients, self._new_async_client)
 
+    def prepare(self) -> None:
+        """Make the process loop's client now (~30 ms: the HTTP session and the SDK client), not in the first answer.
+        Nothing is sent: the endpoint may still be starting."""
+
+        async def made_on_the_loop() -> None:
+            self.async_client()
+
+        aio.submit(made_on_the_loop()).result()
+
     def _new_async_client(self) -> openai.AsyncOpenAI:
         client = _client(self.base_url, self.api_key, asynchronous=True)
         aio.close_at_exit(client.close)

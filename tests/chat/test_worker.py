@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 import time
@@ -153,3 +154,16 @@ def test_the_worker_leaves_its_start_up_objects_out_of_garbage_collection(chat_w
     # Full collections over them paused the process for 30–120 ms under load (docs/benchmarks.md).
     frozen = re.search(r"(\d+) objects loaded at start-up are left out", chat_worker.log_path.read_text())
     assert frozen and int(frozen.group(1)) > 100_000, frozen
+
+
+def test_warm_up_survives_a_part_that_fails_and_says_which(monkeypatch, caplog):
+    from chat import answering
+
+    def unavailable():
+        raise RuntimeError("statistics unavailable")
+
+    monkeypatch.setattr("knowledge.search.load_statistics", unavailable)
+    with caplog.at_level(logging.WARNING, logger="chat.answering"):
+        answering.warm_up()
+    assert "the search statistics could not be loaded ahead of the first job" in caplog.text
+    assert "statistics unavailable" in caplog.text

@@ -336,3 +336,12 @@ def test_a_process_that_streamed_exits_without_leaked_connections(llm_server):
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split("PIECES", 1)[1].split()[0]) >= 1, done.stdout
     assert "Unclosed" not in done.stderr, done.stderr
+
+
+def test_prepare_makes_the_process_loops_client_without_calling_the_server(remote_llm):
+    from protostar.llm import aio
+
+    model = OpenAIChatModel()
+    model.prepare()
+    assert aio.background_loop() in model._async_clients
+    assert remote_llm.requests == []

@@ -138,3 +138,16 @@ def _ask(process: subprocess.Popen) -> str:
         assert line, f"render process died: {process.stderr.read()[-2000:]}"
         if line.startswith("RENDERED "):  # skip anything else the shell prints
             return json.loads(line.removeprefix("RENDERED "))
+
+
+@pytest.mark.django_db
+def test_preload_compiles_every_prompts_active_template(staff_user):
+    from prompts.render import clear_caches, default_template, preload_templates, version_template
+    from prompts.shipped import shipped_prompts
+
+    body = shipped_prompt("summarize").body
+    prompt_version_create(name="summarize", body=body, note="same words", created_by=staff_user, activate=True)
+    clear_caches()  # checking the new version compiled it
+    preload_templates()
+    assert version_template.cache_info().currsize == 1
+    assert default_template.cache_info().currsize == len(shipped_prompts()) - 1
