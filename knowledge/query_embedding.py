@@ -40,7 +40,8 @@ _yield_when: Callable[[], bool] = _always
 def lower_priority(niceness: int, *, when: Callable[[], bool] = _always) -> None:
     """Run this process's query passes at ``niceness`` (0–19) whenever ``when()`` is true as a pass is asked for.
 
-    Niceness only ever goes up for a thread (raising priority needs privileges), so a second call can only lower it.
+    A thread's niceness only ever goes up (raising its priority needs privileges): a second call can lower the
+    priority further, never raise it back.
     """
     global _niceness, _yield_when
     _niceness = max(_niceness, min(int(niceness), 19))
