@@ -12,7 +12,7 @@ import bench.chatstream
 from bench.chatstream.common import ROOT
 from bench.chatstream.fixtures import ensure_knowledge_base, forget_chat_state, session_cookies
 from bench.chatstream.llm_server import serve_llm
-from bench.chatstream.metrics import percentile, redis_baseline, show
+from bench.chatstream.metrics import percentile, redis_baseline, show, show_repeats
 from bench.chatstream.patches import PATCHES
 from bench.chatstream.processes import Stack, start_daphne, start_llm, start_workers
 from bench.chatstream.profiler import run_wrapped
@@ -93,6 +93,7 @@ def main() -> None:
         if args.tap:
             rows.append(run_round(stack, cookies, max(counts), args, ramp=args.ramp, tap=True, label="tapped"))
             show(rows[-1])
+        show_repeats(rows)
     finally:
         stack.stop()
     if args.json:

@@ -198,3 +198,27 @@ def show(row: dict) -> None:
         print(f"{'':16} client error: {error}", flush=True)
     for anomaly in row["anomalies"][:5]:
         print(f"{'':16} {anomaly}", flush=True)
+
+
+TTFT_GOAL_MS = 150.0
+
+
+def show_repeats(rows: list[dict]) -> None:
+    """For each N run in several rounds (``--n 1,1,1,…``), the spread of the rounds' figures: an N = 1 round is one
+    question, so its TTFT "p50" is a single sample and only many rounds say what a user typically waits."""
+    by_n: dict[int, list[dict]] = {}
+    for row in rows:
+        if row["label"].startswith("ramp"):
+            by_n.setdefault(row["n"], []).append(row)
+    for n, group in sorted(by_n.items()):
+        if len(group) < 2:
+            continue
+        ttft = sorted(row["ttft_added_p50_ms"] for row in group)
+        relay = sorted(row["relay_p99_ms"] for row in group)
+        within = sum(value <= TTFT_GOAL_MS for value in ttft)
+        print(
+            f"N={n} over {len(group)} rounds: added TTFT p50 median {percentile(ttft, 50):.1f} ms "
+            f"(range {ttft[0]:.1f}–{ttft[-1]:.1f}; ≤ {TTFT_GOAL_MS:g} ms in {within} of {len(group)}), "
+            f"relay p99 median {percentile(relay, 50):.1f} ms (range {relay[0]:.1f}–{relay[-1]:.1f})",
+            flush=True,
+        )
