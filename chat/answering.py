@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -202,13 +200,21 @@ def generate(owner: streams.AnswerStream, watch: Watch, model: Any, request: Any
     A ``SinkChatModel`` (the OpenAI-compatible one) writes the pieces itself from its event loop while this thread
     only waits; any other model is iterated here. Either way ``sink.parts`` is exactly what reached the stream.
     """
-    from protostar.llm.base import LLMError
+    from protostar.llm.base import LLMError, SinkChatModel
 
     sink = streams.AsyncAppender(owner)
     outcome = AnswerOutcome(status=Message.Status.COMPLETE)
     try:
-        with _streaming_answer():
-            _stream(model, request, sink, watch, outcome)
+        if isinstance(model, SinkChatModel):
+            tokens = model.stream_to(request, sink)
+            watch.attach(tokens)
+            tokens.wait_done()
+        else:
+            tokens = model.stream(request)
+            watch.attach(tokens)
+            _copy_pieces(tokens, sink, watch)
+        outcome.prompt_tokens = tokens.usage.prompt_tokens or 0
+        outcome.completion_tokens = tokens.usage.completion_tokens or 0
     except streams.LeaseLost:
         raise
     except LLMError as exc:
@@ -226,41 +232,10 @@ def generate(owner: streams.AnswerStream, watch: Watch, model: Any, request: Any
     return outcome
 
 
-def _stream(model: Any, request: Any, sink: streams.AsyncAppender, watch: Watch, outcome: AnswerOutcome) -> None:
-    from protostar.llm.base import SinkChatModel
-
-    if isinstance(model, SinkChatModel):
-        tokens = model.stream_to(request, sink)
-        watch.attach(tokens)
-        tokens.wait_done()
-    else:
-        tokens = model.stream(request)
-        watch.attach(tokens)
-        _copy_pieces(tokens, sink, watch)
-    outcome.prompt_tokens = tokens.usage.prompt_tokens or 0
-    outcome.completion_tokens = tokens.usage.completion_tokens or 0
-
-
-_streaming_count = 0
-_streaming_lock = threading.Lock()
-
-
-@contextmanager
-def _streaming_answer() -> Iterator[None]:
-    global _streaming_count
-    with _streaming_lock:
-        _streaming_count += 1
-    try:
-        yield
-    finally:
-        with _streaming_lock:
-            _streaming_count -= 1
-
-
 def answers_streaming() -> bool:
-    """Whether this process is streaming any answer now (the chat worker then embeds new questions at a lower
+    """Whether this process is generating any answer now (the chat worker then embeds new questions at a lower
     priority, so those answers keep flowing)."""
-    return _streaming_count > 0
+    return answer_watcher().generating()
 
 
 def _copy_pieces(tokens: Any, sink: streams.AsyncAppender, watch: Watch) -> None:

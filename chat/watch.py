@@ -53,6 +53,11 @@ class Watch:
     def interrupted(self) -> bool:
         return self.stopped.is_set() or self.lease_lost.is_set()
 
+    @property
+    def generating(self) -> bool:
+        """Whether the answer's token stream is attached: the model is generating it (or it is being saved)."""
+        return self._tokens is not None
+
     def attach(self, tokens: Any) -> None:
         """The token stream to close when the answer is interrupted (at once if it already was)."""
         with self._lock:
@@ -89,6 +94,10 @@ class AnswerWatcher:
         with self._lock:
             if self._watches.get(watch.owner.message_id) is watch:
                 del self._watches[watch.owner.message_id]
+
+    def generating(self) -> bool:
+        """Whether any answer of this process is being generated now."""
+        return any(watch.generating for watch in self._current())
 
     def _current(self) -> list[Watch]:
         with self._lock:

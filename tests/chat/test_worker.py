@@ -140,13 +140,22 @@ def test_plain_heartbeats_are_sent_at_most_once_a_second_and_job_beats_always():
         worker._pool.shutdown()
 
 
-def test_an_answer_counts_as_streaming_only_while_it_streams():
-    from chat import answering
+def test_an_answer_counts_as_generating_from_its_token_stream_until_it_is_forgotten():
+    from chat import answering, streams
+    from chat.watch import answer_watcher
 
-    assert not answering.answers_streaming()
-    with pytest.raises(RuntimeError), answering._streaming_answer():
+    class Tokens:
+        def close(self) -> None:
+            pass
+
+    owner = streams.AnswerStream(message_id=987_654, attempt_id="a", conn=streams.sync_client())
+    watch = answer_watcher().watch(owner)
+    try:
+        assert not answering.answers_streaming()  # claimed and retrieving: not generating yet
+        watch.attach(Tokens())
         assert answering.answers_streaming()
-        raise RuntimeError("model gone")
+    finally:
+        answer_watcher().forget(watch)
     assert not answering.answers_streaming()
 
 
