@@ -158,7 +158,7 @@ def build_messages(message: Message, hits: Sequence[Any], focus: str = "") -> An
 
 
 # Imported inside the functions that need them (they import models or settings-dependent vendors).
-LAZY_MODULES = ("chat.rewriting", "knowledge.search", "summaries.context", "summaries.services")
+LAZY_MODULES = ("chat.rewriting", "summaries.context", "summaries.services")
 
 
 def warm_up() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -108,6 +109,16 @@ def live_workers(worker_factory) -> WorkerProcess:
     The chat queue is served by the threaded chat worker that the chat tests start with their own LLM settings.
     """
     return worker_factory(["knowledge", "summaries", "default"], worker_class="knowledge.worker.KnowledgeWorker")
+
+
+def frozen_startup_objects(worker: WorkerProcess, timeout: float = 60.0) -> int:
+    """How many start-up objects ``worker`` left out of garbage collection, from its log. A worker registers before
+    its warm-up (the embedder takes seconds to load) and freezes after it, so this waits for the line."""
+
+    def logged() -> re.Match | None:
+        return re.search(r"(\d+) objects loaded at start-up are left out", worker.log_path.read_text())
+
+    return int(wait_until(logged, timeout=timeout, interval=0.2, message="the start-up freeze").group(1))
 
 
 def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):

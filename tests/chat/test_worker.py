@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from django.db import connections
 
 from chat.models import Message
 from tests.chat.conftest import communicator, receive_until, send, session_cookie
+from tests.conftest import frozen_startup_objects
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PARALLEL = 20
@@ -161,8 +161,7 @@ def test_an_answer_counts_as_generating_from_its_token_stream_until_it_is_forgot
 
 def test_the_worker_leaves_its_start_up_objects_out_of_garbage_collection(chat_worker):
     # Full collections over them paused the process for 30–120 ms under load (docs/benchmarks.md).
-    frozen = re.search(r"(\d+) objects loaded at start-up are left out", chat_worker.log_path.read_text())
-    assert frozen and int(frozen.group(1)) > 100_000, frozen
+    assert frozen_startup_objects(chat_worker) > 100_000
 
 
 def test_warm_up_survives_a_part_that_fails_and_says_which(monkeypatch, caplog):

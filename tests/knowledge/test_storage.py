@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
@@ -35,13 +36,17 @@ def _out_of_line(table: str, columns: list[str]) -> dict[str, int]:
     return dict(zip(columns, outside, strict=True))
 
 
+def _ingest_long_document(monkeypatch, sentence: str) -> None:
+    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
+    outcome = document_upload(data=(sentence * 40).encode(), filename="long.md")
+    document_ingest(document_id=outcome.document.pk)
+
+
 @pytest.mark.parametrize("sentence", [KOREAN, ENGLISH], ids=["ko", "en"])
 def test_full_size_chunks_keep_vectors_and_keywords_in_the_row(monkeypatch, sentence):
     # Read for every candidate of every search: out of line, each costs an index lookup in the TOAST table
     # (the keyword list took twice as long at 100k chunks, see docs/benchmarks.md).
-    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
-    outcome = document_upload(data=(sentence * 40).encode(), filename="long.md")
-    document_ingest(document_id=outcome.document.pk)
+    _ingest_long_document(monkeypatch, sentence)
     chunk_sizes = Chunk.objects.values_list("token_count", flat=True)
     assert max(chunk_sizes) >= 250, "the document should make full-size chunks"
     assert ChunkWindow.objects.exclude(sparse_embedding=None).exists()
@@ -56,23 +61,26 @@ def test_full_size_chunks_keep_vectors_and_keywords_in_the_row(monkeypatch, sent
 MIGRATION = "knowledge.migrations.0004_rows_keep_vectors_inline"
 
 
-def _ingest_with_the_old_row_layout(monkeypatch) -> None:
+@pytest.fixture
+def old_row_layout(monkeypatch) -> Iterator[None]:
+    """A knowledge base ingested before migration 0004; the test migrates forward, and so does the teardown if the
+    test did not get that far (later tests need the whole schema)."""
     call_command("migrate", "knowledge", "0003", verbosity=0)
-    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
-    outcome = document_upload(data=(KOREAN * 40).encode(), filename="old.md")
-    document_ingest(document_id=outcome.document.pk)
-    assert _out_of_line("knowledge_chunk", ["embedding"])["embedding"] > 0
+    try:
+        _ingest_long_document(monkeypatch, KOREAN)
+        assert _out_of_line("knowledge_chunk", ["embedding"])["embedding"] > 0
+        yield
+    finally:
+        call_command("migrate", "knowledge", verbosity=0)
 
 
-def test_the_migration_rewrites_a_small_knowledge_base(monkeypatch):
-    _ingest_with_the_old_row_layout(monkeypatch)
+def test_the_migration_rewrites_a_small_knowledge_base(old_row_layout):
     call_command("migrate", "knowledge", verbosity=0)
     assert _out_of_line("knowledge_chunk", ["embedding"]) == {"embedding": 0}
     assert _out_of_line("knowledge_chunkwindow", ["sparse_embedding"]) == {"sparse_embedding": 0}
 
 
-def test_the_migration_leaves_a_large_table_to_the_operator(monkeypatch, caplog):
-    _ingest_with_the_old_row_layout(monkeypatch)
+def test_the_migration_leaves_a_large_table_to_the_operator(old_row_layout, monkeypatch, caplog):
     monkeypatch.setattr(importlib.import_module(MIGRATION), "REWRITE_MAX_ROWS", 1)
     with caplog.at_level(logging.WARNING, logger=MIGRATION):
         call_command("migrate", "knowledge", verbosity=0)

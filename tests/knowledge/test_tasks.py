@@ -9,6 +9,7 @@ from rq.timeouts import JobTimeoutException
 from knowledge import tasks
 from knowledge.models import Document
 from knowledge.services import document_upload
+from tests.conftest import frozen_startup_objects
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +53,7 @@ def test_transient_failure_without_retries_left_marks_the_document_failed(docume
     assert tasks.ingest_document(document.pk) == "failed"
     document.refresh_from_db()
     assert document.status == Document.Status.FAILED and "Reprocess later" in document.error
+
+
+def test_the_knowledge_worker_leaves_its_start_up_objects_out_of_garbage_collection(live_workers):
+    assert frozen_startup_objects(live_workers) > 100_000
