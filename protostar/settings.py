@@ -317,7 +317,7 @@ CHAT_JOB_TIMEOUT = _typed(env.int, "CHAT_JOB_TIMEOUT", 300)
 CHAT_LEASE_SECONDS = _typed(env.float, "CHAT_LEASE_SECONDS", 10.0)
 # Answers one `chat.worker.ThreadedWorker` process streams at once (each waits on the LLM, not the CPU).
 CHAT_WORKER_THREADS = _typed(env.int, "CHAT_WORKER_THREADS", 100)
-# Niceness (0–19) of the chat worker's query-embedding threads: answers already streaming get the CPU first, and
+# Niceness (0–19) of the chat worker's query embedding while it streams answers: those get the CPU first, and
 # questions wait for the embedder instead (`knowledge.query_embedding`). 0 leaves them at the worker's priority.
 CHAT_QUERY_NICENESS = _typed(env.int, "CHAT_QUERY_NICENESS", 19)
 if not 0 <= CHAT_QUERY_NICENESS <= 19:
