@@ -1,0 +1,59 @@
+"""What every worker class here shares: it outlives a Redis restart.
+
+rq's work loop retries a lost connection only while it waits for a job; a Redis error anywhere else (the suspension
+check, a heartbeat, the maintenance pass, recording a job's end) ends the loop and the worker process with it. These
+overrides wait for Redis instead, so workers go on by themselves once it is back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+
+import redis
+from rq.worker import SimpleWorker as RQSimpleWorker
+
+logger = logging.getLogger(__name__)
+REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+# Pauses between attempts while Redis is away; they pace the retries, nothing waits on them.
+RECONNECT_PAUSES = (0.5, 1.0, 2.0, 4.0)
+
+
+class OutageTolerantMixin:
+    def check_for_suspension(self, burst: bool) -> None:
+        for attempt in itertools.count():
+            try:
+                super().check_for_suspension(burst)
+                return
+            except REDIS_UNAVAILABLE as exc:
+                if self._stop_requested:
+                    return
+                pause = RECONNECT_PAUSES[min(attempt, len(RECONNECT_PAUSES) - 1)]
+                logger.warning("worker %s: Redis is unavailable (%s); retrying in %.1f s", self.name, exc, pause)
+                time.sleep(pause)
+
+    def run_maintenance_tasks(self) -> None:
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_UNAVAILABLE as exc:
+            logger.warning("worker %s: maintenance skipped, Redis is unavailable (%s)", self.name, exc)
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        try:
+            super().heartbeat(timeout, pipeline)
+        except REDIS_UNAVAILABLE as exc:
+            logger.warning("worker %s: heartbeat skipped, Redis is unavailable (%s)", self.name, exc)
+
+    def execute_job(self, job, queue) -> None:
+        try:
+            super().execute_job(job, queue)
+        except REDIS_UNAVAILABLE as exc:
+            # The job ran (its own state is in the database); only rq's record of its end was lost.
+            logger.warning(
+                "worker %s: the end of job %s was not recorded, Redis is unavailable (%s)", self.name, job.id, exc
+            )
+
+
+class SimpleWorker(OutageTolerantMixin, RQSimpleWorker):
+    """rq's ``SimpleWorker`` that survives a Redis restart (the summaries and default queues)."""
