@@ -36,7 +36,7 @@ class Document(models.Model):
     error = models.TextField(blank=True)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     # Runs of the ingestion job that started on this document (a killed or failed run is retried, up to a bound).
-    attempt_count = models.PositiveSmallIntegerField(default=0)
+    attempt_count = models.PositiveSmallIntegerField("attempts", default=0)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)

@@ -92,7 +92,12 @@ def document_ingest_enqueue(*, document_id: int) -> None:
 def document_reprocess(*, document: Document) -> None:
     with transaction.atomic():
         Document.objects.filter(pk=document.pk).update(
-            status=Document.Status.QUEUED, error="", progress_done=0, progress_total=0, updated_at=timezone.now()
+            status=Document.Status.QUEUED,
+            error="",
+            attempt_count=0,
+            progress_done=0,
+            progress_total=0,
+            updated_at=timezone.now(),
         )
         document_ingest_enqueue(document_id=document.pk)
 
@@ -119,6 +124,7 @@ def document_claim(*, document_id: int) -> Document | None:
     ).update(
         status=Document.Status.PROCESSING,
         error="",
+        attempt_count=F("attempt_count") + 1,
         progress_done=0,
         processing_started_at=timezone.now(),
         updated_at=timezone.now(),

@@ -12,6 +12,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from knowledge.ingestion import document_ingest
+from knowledge.recovery import ingestion_lease
 from knowledge.services import document_mark_failed
 from protostar.llm.base import LLMError
 
@@ -22,6 +23,14 @@ TRANSIENT_ERRORS = (BotoCoreError, OperationalError, InterfaceError, RedisConnec
 
 
 def ingest_document(document_id: int) -> str:
+    with ingestion_lease(document_id) as held:
+        if not held:
+            logger.info("document %s is being processed by a live run; this run backs off", document_id)
+            return "skipped"
+        return _ingest(document_id)
+
+
+def _ingest(document_id: int) -> str:
     try:
         document = document_ingest(document_id=document_id)
     except JobTimeoutException:
