@@ -75,8 +75,9 @@ def _give_up(message: Message, owner: streams.AnswerStream, watch: Watch) -> str
 
 
 def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch) -> str | None:
-    if owner.conn.exists(streams.stream_key(message.pk)):
-        # A dead run already streamed part of this answer: readers must drop it before the new one arrives.
+    if message.attempt_count > 1 or owner.conn.exists(streams.stream_key(message.pk)):
+        # A dead run already streamed part of this answer (its stream may even be gone with a lost Redis): readers
+        # must drop what they showed before the new one arrives.
         owner.append(events.RESET, events.reset_data(reason="retry"))
     try:
         query = retrieval_query(message)
