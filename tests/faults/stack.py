@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -127,17 +128,23 @@ class FaultStack:
 
     def manage(self, *args: str, timeout: float = 120) -> str:
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if result.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
     # -- processes ------------------------------------------------------------------------------------------
-    def _spawn(self, name: str, command: list[str]) -> Proc:
+    def _spawn(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> Proc:
         log_path = self.log_dir / f"{name}-{len(self.processes)}.log"
+        env = {**self.env, **(extra_env or {})}
         with log_path.open("ab") as log:
-            popen = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         proc = Proc(name, popen, log_path)
         self.processes.append(proc)
         return proc
@@ -150,11 +157,13 @@ class FaultStack:
             raise RuntimeError(f"daphne did not listen: {proc.log()[-2000:]}")
         return proc, port
 
-    def start_worker(self, kind: str, *, ready_line: str = "left out of garbage collection") -> Proc:
-        """A chat or knowledge worker as the Procfile runs it, once it has loaded everything (its warm-up logged)."""
+    def start_worker(self, kind: str, **settings: str) -> Proc:
+        """A chat or knowledge worker as the Procfile runs it (with ``settings`` in its environment), once it has
+        loaded everything (its warm-up logged)."""
         worker_class = {"chat": "chat.worker.ThreadedWorker", "knowledge": "knowledge.worker.KnowledgeWorker"}[kind]
         command = [sys.executable, "manage.py", "rqworker", kind, "--worker-class", worker_class, "--with-scheduler"]
-        proc = self._spawn(kind, command)
+        ready_line = "left out of garbage collection"
+        proc = self._spawn(kind, command, settings)
         wait_for(
             lambda: ready_line in proc.log() or not proc.alive(), timeout=90, message=f"the {kind} worker's warm-up"
         )
@@ -171,6 +180,16 @@ class FaultStack:
                 down_for()
         finally:
             self.launcher.up([service])
+
+    def worker_running(self, job_id: str) -> Proc:
+        """The stack's process running the job ``job_id`` now."""
+        from rq.job import Job
+        from rq.worker import Worker
+
+        conn = self.redis()
+        name = wait_for(lambda: Job.fetch(job_id, connection=conn).worker_name, timeout=10, message="the job's worker")
+        pid = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=conn).pid
+        return next(proc for proc in self.processes if proc.pid == pid)
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.stack_redis_url, socket_timeout=10)
@@ -196,17 +215,36 @@ class FaultStack:
         return self.sql("SELECT count(*) FROM knowledge_document WHERE status IN ('queued', 'processing')")[0][0]
 
     def session_cookie(self, username: str) -> str:
-        """A signed-in session of a new user of the stack's database."""
-        code = (
-            "from django.contrib.auth import get_user_model; from importlib import import_module;"
-            "from django.conf import settings;"
-            f"user = get_user_model().objects.create_user({username!r}, password='pw-123456');"
-            "store = import_module(settings.SESSION_ENGINE).SessionStore();"
-            "store['_auth_user_id'] = str(user.pk);"
-            "store['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend';"
-            "store['_auth_user_hash'] = user.get_session_auth_hash(); store.save(); print(store.session_key)"
+        """A signed-in session of a new user of the stack's database (made here: a ``manage.py`` process per user
+        would cost seconds on a busy machine). The stack's processes share this process's SECRET_KEY."""
+        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+        from django.contrib.auth.hashers import make_password
+        from django.contrib.sessions.backends.db import SessionStore
+        from django.utils import timezone
+        from django.utils.crypto import get_random_string
+
+        user = get_user_model()(username=username, password=make_password("pw-123456"))
+        now = timezone.now()
+        (user_id,) = self.sql(
+            "INSERT INTO auth_user (username, password, is_superuser, is_staff, is_active, first_name, last_name,"
+            " email, date_joined) VALUES (%s, %s, false, false, true, '', '', '', %s) RETURNING id",
+            username,
+            user.password,
+            now,
+        )[0]
+        data = {
+            SESSION_KEY: str(user_id),
+            BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+        }
+        key = get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789")
+        self.sql(
+            "INSERT INTO django_session (session_key, session_data, expire_date) VALUES (%s, %s, %s) RETURNING 1",
+            key,
+            SessionStore().encode(data),
+            now + timedelta(days=1),
         )
-        return f"sessionid={self.manage('shell', '-c', code).strip().splitlines()[-1]}"
+        return f"sessionid={key}"
 
     def ingest(self, path: Path) -> int:
         row = json.loads(self.manage("ingest", str(path), "--json").strip().splitlines()[-1])
@@ -225,8 +263,15 @@ class Socket:
     async def __aenter__(self) -> Socket:
         from websockets.asyncio.client import connect
 
+        # Events pile up unread while a test starts or kills processes: an unbounded buffer keeps the connection
+        # reading (a full one stops reading, pongs included), and no keep-alive pings on a loopback test socket.
         self._ws = await connect(
-            self.url, origin="http://127.0.0.1", additional_headers={"Cookie": self.cookie}, open_timeout=20
+            self.url,
+            origin="http://127.0.0.1",
+            additional_headers={"Cookie": self.cookie},
+            open_timeout=20,
+            max_queue=None,
+            ping_interval=None,
         )
         return self
 
