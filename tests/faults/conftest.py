@@ -34,14 +34,15 @@ def llm() -> Iterator:
 
 
 @pytest.fixture(scope="module")
-def stack(llm, tmp_path_factory) -> Iterator[FaultStack]:
+def stack(llm) -> Iterator[FaultStack]:
     from django.conf import settings
 
     built = FaultStack(
         data_dir=Path(os.environ["PROTOSTAR_DATA_DIR"]),
         database_url=settings.DATABASE_URL,
         redis_url=settings.REDIS_URL,
-        log_dir=tmp_path_factory.mktemp("fault-stack"),
+        # Beside the servers' own logs, where they outlive pytest's rotation of temporary folders.
+        log_dir=Path(os.environ["PROTOSTAR_DATA_DIR"]) / "logs" / f"faults-{os.getpid()}",
         settings={**FAST_RECOVERY, "LLM_BASE_URL": llm.base_url},
     ).create()
     try:
