@@ -21,9 +21,9 @@ RECOVERY_GOAL_SECONDS = 30
 def long_document(folder: Path, name: str) -> Path:
     """A Markdown handbook of a few sections, Korean and English: several embedding batches long."""
     sections = []
-    for index in range(5):
-        korean = f"제{index}조 근무 규정. 직원은 매월 1.5일의 유급휴가를 받으며 연간 최대 18일까지 적립됩니다. " * 4
-        english = f"Section {index}. Employees may work remotely up to three days a week with approval. " * 4
+    for index in range(3):
+        korean = f"제{index}조 근무 규정. 직원은 매월 1.5일의 유급휴가를 받으며 연간 최대 18일까지 적립됩니다. " * 3
+        english = f"Section {index}. Employees may work remotely up to three days a week with approval. " * 3
         sections.append(f"## 규정 {index} Rules {index}\n\n{korean}\n\n{english}\n")
     path = folder / name
     path.write_text(f"# {name} 직원 안내서\n\n" + "\n".join(sections), encoding="utf-8")
