@@ -293,7 +293,10 @@ class Socket:
         return event["message"]
 
     async def until(self, message_id: int, predicate: Callable[[dict], bool], timeout: float) -> dict[str, Any]:
-        """Receive until an event of ``message_id`` satisfies ``predicate``; returns it."""
+        """The first event of ``message_id`` that satisfies ``predicate``, received already or from now on."""
+        for event in self.of(message_id):
+            if predicate(event):
+                return event
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             left = deadline - asyncio.get_running_loop().time()
