@@ -306,7 +306,7 @@ def main() -> None:
 
 
 def start_llm_server():
-    from protostar.llm.testserver import LLMTestServer
+    from tests.llmserver import LLMTestServer
 
     server = LLMTestServer(port=0).start()
     os.environ["LLM_BASE_URL"] = server.base_url

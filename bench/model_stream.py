@@ -29,7 +29,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
 def start_llm_server() -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "protostar.llm.testserver", "--port", "0", "--print-url"]
+    command = [sys.executable, "-m", "tests.llmserver", "--port", "0", "--print-url"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     return server, server.stdout.readline().strip()
 
@@ -77,7 +77,7 @@ def main() -> None:
 
     from protostar.llm.base import ChatRequest
     from protostar.llm.openai import OpenAIChatModel
-    from protostar.llm.testserver import remote_script
+    from tests.llmserver import remote_script
 
     try:
         remote_script(base_url, reply=" ".join(f"t{i:04d}" for i in range(args.tokens)), tokens_per_second=args.tps)

@@ -22,7 +22,7 @@ CHUNKS = [
 
 @pytest.fixture(scope="session")
 def llm_server() -> Iterator:
-    from protostar.llm.testserver import LLMTestServer
+    from tests.llmserver import LLMTestServer
 
     server = LLMTestServer(port=0).start()
     yield server

@@ -11,8 +11,8 @@ import pytest
 from protostar.llm import registry
 from protostar.llm.base import ChatRequest, LLMError
 from protostar.llm.openai import OpenAIChatModel, OpenAIEmbedder
-from protostar.llm.testserver import LLMTestServer, split_pieces
 from protostar.tokens import count_tokens
+from tests.llmserver import LLMTestServer, split_pieces
 
 REPLY = "Refunds are accepted within 30 days of purchase [S1]. 환불은 구매 후 30일 이내에 가능합니다 [S2]."
 REQUEST = ChatRequest(

@@ -29,7 +29,7 @@ class SlowSummarizer(ExtractiveSummarizer):
 
 @pytest.fixture(scope="session")
 def memory_llm_server() -> Iterator:
-    from protostar.llm.testserver import LLMTestServer
+    from tests.llmserver import LLMTestServer
 
     with LLMTestServer(port=0) as server:
         yield server
