@@ -19,7 +19,7 @@ import redis.asyncio
 from django.conf import settings
 
 from chat import streams
-from protostar.llm import aio
+from protostar import aio
 
 logger = logging.getLogger(__name__)
 # Put in every feed when the connection dropped: whatever was published meanwhile is lost, read the stream.

@@ -17,8 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat import events
-from protostar import queues
-from protostar.llm import aio
+from protostar import aio, queues
 
 # KEYS: lease, stream, live channel. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when
 # fenced out. The entry is also published (``seq type data``) for the sockets that follow the answer live.

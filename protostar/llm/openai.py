@@ -22,7 +22,7 @@ import openai
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from protostar.llm import aio
+from protostar import aio
 from protostar.llm.base import ChatRequest, LLMError, PieceSink, Usage, Vector, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class _SinkFailed(Exception):
 
 
 class OpenAITokenStream:
-    """Pieces of a streamed chat completion, read on the process's event loop (``protostar.llm.aio``).
+    """Pieces of a streamed chat completion, read on the process's event loop (``protostar.aio``).
 
     The request (with the SDK's retries) and the SSE reading run as one task on the shared loop, so a worker
     streaming a hundred answers needs no reader thread per answer. Events are parsed with ``httpx-sse`` and

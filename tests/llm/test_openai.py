@@ -339,7 +339,7 @@ def test_a_process_that_streamed_exits_without_leaked_connections(llm_server):
 
 
 def test_prepare_makes_the_process_loops_client_without_calling_the_server(remote_llm):
-    from protostar.llm import aio
+    from protostar import aio
 
     model = OpenAIChatModel()
     model.prepare()
