@@ -61,7 +61,7 @@ def run_bare(corpus) -> tuple[float, int, int]:
     from knowledge.extraction import detect_content_type, extract
     from knowledge.ingestion import passage_text, window_text
     from knowledge.models import Document
-    from protostar.llm.registry import get_embedder, get_sparse_embedder
+    from protostar.llm.base import get_embedder, get_sparse_embedder
 
     embedder = get_embedder()
     embedder.embed_passages(["warm-up"])

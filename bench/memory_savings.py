@@ -222,7 +222,7 @@ def run_turn(conversation, question: str) -> None:
 
 def run_conversation(user, script: dict, turns: int, recorder: PromptRecorder, server=None) -> list[TurnRow]:
     from chat.models import Conversation, Message
-    from summaries.selectors import conversation_token_totals
+    from chat.selectors import conversation_token_totals
 
     conversation = Conversation.objects.create(owner=user, title=f"memory bench {script['language']}")
     questions = script["questions"]

@@ -89,7 +89,7 @@ def install(fixed: FixedQueryEmbedder) -> None:
     import knowledge.query_embedding as query_embedding
 
     query_embedding.get_embedder = lambda: fixed
-    # Same rule as protostar.llm.registry.get_sparse_embedder: the sparse pass runs when the sparse list is on.
+    # Same rule as protostar.llm.base.get_sparse_embedder: the sparse pass runs when the sparse list is on.
     query_embedding.get_sparse_embedder = lambda: fixed if settings.SEARCH_SPARSE_WEIGHT > 0 else None
 
 

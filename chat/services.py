@@ -213,3 +213,14 @@ def memory_update_request(*, conversation_id: int) -> None:
     except Exception:
         # The answer is already stored; a memory update that cannot be queued must not turn it into a failure.
         logger.exception("could not queue the memory update of conversation %s", conversation_id)
+
+
+def message_context_record(
+    *, message_id: int, attempt_id: str, context_tokens: int, full_history_tokens: int, memory_version: int | None
+) -> bool:
+    """Store what the answer's prompt cost and what the full history would have cost; fenced by the attempt."""
+    return bool(
+        Message.objects.filter(pk=message_id, attempt_id=attempt_id).update(
+            context_tokens=context_tokens, full_history_tokens=full_history_tokens, memory_version=memory_version
+        )
+    )

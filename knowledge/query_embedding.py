@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pgvector import SparseVector
 
 from knowledge.models import SPARSE_DIMENSIONS
-from protostar.llm.registry import get_embedder, get_sparse_embedder
+from protostar.llm.base import get_embedder, get_sparse_embedder
 
 T = TypeVar("T")
 

@@ -18,14 +18,15 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection, transaction
 
-from knowledge.lexical import lexical_terms, query_terms, tsquery_text
+from knowledge.lexical import tsquery_text
 from knowledge.models import page_range_label
 from knowledge.query_embedding import query_embeddings
 from knowledge.selectors import visibility_filter_sql
+from protostar.text import keyword_terms, topical_terms
 
 MAX_K = 100
 MODES = ("hybrid", "vector", "window", "keyword", "sparse")
-# Chunk languages (``protostar.tokens.detect_language``); each is ranked against its own average when centering.
+# Chunk languages (``protostar.text.detect_language``); each is ranked against its own average when centering.
 LANGUAGES = ("ko", "en")
 # Windows fetched per chunk wanted: a chunk with several close windows takes more than one slot. Each window fetched
 # is an HNSW step (for the sparse list the dearest part of a search); 2 gives the golden set the same results as 3
@@ -76,7 +77,7 @@ def validate_query(query: str) -> str:
     query = (query or "").strip()
     if not query:
         raise SearchError("Type a question or some words to search for.")
-    if not lexical_terms(query):
+    if not keyword_terms(query):
         raise SearchError("The query has no letters or digits to search for.")
     # Longer text adds nothing the embedder can use (it reads ~512 tokens) and only slows the keyword side.
     return query[: settings.SEARCH_MAX_QUERY_CHARS]
@@ -101,7 +102,7 @@ def search_chunks(
     k = max(1, min(int(k), MAX_K))
     if mode not in MODES:
         raise SearchError(f"Unknown search mode {mode!r}.")
-    terms = _distinctive(query_terms(query))
+    terms = _distinctive(topical_terms(query))
     use_window = mode == "window" or (mode == "hybrid" and settings.SEARCH_WINDOW_WEIGHT > 0)
     vector, sparse = query_embeddings(
         query, dense=mode in ("hybrid", "vector") or use_window, sparse=mode in ("hybrid", "sparse")

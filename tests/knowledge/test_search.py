@@ -12,7 +12,7 @@ from knowledge.ingestion import document_ingest
 from knowledge.models import Document
 from knowledge.search import SearchError, search_chunks
 from knowledge.services import document_upload
-from protostar.llm.registry import get_embedder
+from protostar.llm.base import get_embedder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
