@@ -28,11 +28,12 @@ run: migrate
 browser:
 	@./scripts/install-browser.sh
 
-test: bootstrap browser
+# The lint runs first, so CI (`make test`) fails on a style fault or a broken layer contract too.
+test: lint browser
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports --no-cache
 
 format: bootstrap
 	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
