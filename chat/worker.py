@@ -22,6 +22,8 @@ from rq.queue import Queue
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
 
+from chat.answering import answers_streaming, warm_up
+from knowledge.query_embedding import lower_priority
 from protostar.startup import freeze_startup_objects
 
 # One OpenMP thread for the embedder here: this process runs many answers at once, so parallel work comes from the
@@ -51,9 +53,6 @@ class ThreadedWorker(SimpleWorker):
 
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
-        from chat.answering import answers_streaming, warm_up
-        from knowledge.query_embedding import lower_priority
-
         # Only while answers stream: a question asked into a quiet worker is embedded at full priority.
         lower_priority(settings.CHAT_QUERY_NICENESS, when=answers_streaming)
         warm_up()

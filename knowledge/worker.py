@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from rq.worker import SimpleWorker
 
+from protostar.llm.base import get_embedder
 from protostar.startup import freeze_startup_objects
+from protostar.tokens import count_tokens
 
 
 class KnowledgeWorker(SimpleWorker):
@@ -22,8 +24,5 @@ class KnowledgeWorker(SimpleWorker):
 
 
 def warm_up() -> None:
-    from protostar.llm.base import get_embedder
-    from protostar.tokens import count_tokens
-
     count_tokens("warm-up")
     get_embedder().embed_passages(["warm-up"])

