@@ -155,8 +155,8 @@ def build_messages(message: Message, hits: Sequence[Any], focus: str = "") -> An
 
 
 def warm_up() -> None:
-    """Load what the first answer would otherwise wait for: a stop must not wait ~0.4 s for a tokenizer to load, nor
-    the first answer ~0.1 s for the model client, the prompts and the search statistics (on top of the embedder).
+    """Load what the first answer would otherwise wait for: a stop must not wait for a tokenizer to load, nor the
+    first answer for the model client, the prompts and the search statistics (on top of the embedder).
     Each part that fails is logged and left to the first job, which reports it properly."""
     count_tokens("warm up")
     model = _chat_model()  # a misconfigured model fails the start-up, loudly

@@ -92,7 +92,7 @@ def conversation_ask(
 
 
 def message_request_stop(*, user: AbstractBaseUser, message_id: int) -> Message:
-    """Stop an answer: a queued one is cancelled here, a streaming one by its job (within ~0.2 s)."""
+    """Stop an answer: a queued one is cancelled here, a streaming one by its job (well within a second)."""
     message = selectors.assistant_message_get_for_user(message_id=message_id, user=user)
     if message is None:
         raise ChatError("not_found", f"Message {message_id} does not exist.", message=message_id)

@@ -11,6 +11,13 @@ the answer job closes its database connection while it streams, so a thread hold
 from __future__ import annotations
 
 import os
+
+# One OpenMP thread for the embedder here: this process runs many answers at once, so parallel work comes from the
+# answers, and a query's OpenMP threads waiting for each other (spinning by default) take the CPU the streams need
+# (on two busy cores a spinning pair took several times longer per pass than one thread: docs/benchmarks.md).
+# Set before anything below is imported; the engine reads it when it loads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,12 +32,6 @@ from rq.worker import SimpleWorker, WorkerStatus
 from chat.answering import answers_streaming, warm_up
 from knowledge.query_embedding import lower_priority
 from protostar.startup import freeze_startup_objects
-
-# One OpenMP thread for the embedder here: this process runs many answers at once, so parallel work comes from the
-# answers, and a query's OpenMP threads waiting for each other (spinning by default) take the CPU the streams need.
-# Measured per query pass, idle machine / two busy cores: 2 threads spinning 25 / 318 ms wall, 2 threads passive
-# 47 / 63 ms, 1 thread 30–35 / ~37 ms. Read when the engine loads, after this module is imported.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # How often a worker with every slot busy still sends its heartbeat (its key expires after worker_ttl + 60 s).
 SLOT_WAIT_SECONDS = 5.0

@@ -30,7 +30,7 @@ MODES = ("hybrid", "vector", "window", "keyword", "sparse")
 LANGUAGES = ("ko", "en")
 # Windows fetched per chunk wanted: a chunk with several close windows takes more than one slot. Each window fetched
 # is an HNSW step (for the sparse list the dearest part of a search); 2 gives the golden set the same results as 3
-# and 100k synthetic chunks 98% of the same top 10, a quarter faster (see docs/benchmarks.md, *Search latency*).
+# and a large synthetic corpus nearly the same top 10, faster (docs/benchmarks.md, search latency).
 WINDOWS_PER_CHUNK = 2
 
 

@@ -147,7 +147,7 @@ DATABASE_URL = _url("DATABASE_URL", ("postgres", "postgresql", "pgsql"), SERVICE
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = _typed(env.int, "DB_CONN_MAX_AGE", 0)
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 10
-# Each process keeps a pool of connections (psycopg_pool): opening one costs ~9 ms wall and a server process here,
+# Each process keeps a pool of connections (psycopg_pool): opening one costs milliseconds and a server process,
 # and the chat worker gives its connection back while an answer waits for the embedder or streams, so without a
 # pool it would reconnect two or three times per answer. 0 turns the pool off (then DB_CONN_MAX_AGE applies).
 # DB_POOL_TIMEOUT bounds the wait for a connection, so it is also how long an unreachable database takes to show.

