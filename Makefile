@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test services stop status bootstrap migrate lint format bench browser clean
+.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -40,6 +40,10 @@ format: bootstrap
 
 bench: migrate
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Rewrite the tables of docs/benchmarks.md from the stored runs in bench/results/*.json.
+bench-docs: bootstrap
+	@$(PY) bench/report.py
 
 clean: stop
 	rm -rf .data
