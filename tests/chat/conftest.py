@@ -1,4 +1,5 @@
-"""Chat fixtures: the scripted LLM server, one real chat worker process, users with sessions, a small knowledge base."""
+"""Chat fixtures: users with sessions, a small knowledge base, WebSocket helpers (the LLM server and the chat worker
+are the session's, in tests/conftest.py)."""
 
 from __future__ import annotations
 
