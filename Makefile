@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test services stop status bootstrap migrate lint format bench browser clean
+.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -29,17 +29,22 @@ run: migrate
 browser:
 	@./scripts/install-browser.sh
 
-test: bootstrap browser
+# The lint runs first, so CI (`make test`) fails on a style fault or a broken layer contract too.
+test: lint browser
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports --no-cache
 
 format: bootstrap
 	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
 bench: migrate
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Rewrite the tables of docs/benchmarks.md from the stored runs in bench/results/*.json.
+bench-docs: bootstrap
+	@$(PY) bench/report.py
 
 clean: stop
 	rm -rf .data

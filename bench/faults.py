@@ -161,8 +161,8 @@ def main() -> None:
 
     from django.conf import settings
 
-    from protostar.llm.testserver import LLMTestServer
     from tests.faults.stack import FaultStack
+    from tests.llmserver import LLMTestServer
 
     with LLMTestServer(port=0) as llm:
         stack = FaultStack(

@@ -9,6 +9,7 @@ Both runs process the same generated corpus (mixed Korean/English PDFs and Markd
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
@@ -61,7 +62,7 @@ def run_bare(corpus) -> tuple[float, int, int]:
     from knowledge.extraction import detect_content_type, extract
     from knowledge.ingestion import passage_text, window_text
     from knowledge.models import Document
-    from protostar.llm.registry import get_embedder, get_sparse_embedder
+    from protostar.llm.base import get_embedder, get_sparse_embedder
 
     embedder = get_embedder()
     embedder.embed_passages(["warm-up"])
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--pdfs", type=int, default=25)
     parser.add_argument("--pages-per-pdf", type=int, default=12)
     parser.add_argument("--texts", type=int, default=10)
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object at the end")
     args = parser.parse_args()
     prepare()
     corpus = build_corpus(args.pdfs, args.pages_per_pdf, args.texts)
@@ -134,7 +136,17 @@ def main() -> None:
         ("(b) upload→S3→worker→pgvector", e2e),
     ):
         print(f"{label:28} {seconds:8.1f} {pages:6} {chunks:7} {pages / seconds:8.2f} {chunks / seconds:9.2f}")
-    print(f"ratio b/a (pages/s): {(e2e[1] / e2e[0]) / (bare[1] / bare[0]):.3f}   goal ≥ 0.9")
+    ratio = (e2e[1] / e2e[0]) / (bare[1] / bare[0])
+    print(f"ratio b/a (pages/s): {ratio:.3f}   goal ≥ 0.9")
+    if args.json:
+        runs = {"(a) bare extract + chunk + embed": bare, "(b) upload → S3 → worker → pgvector": e2e}
+        rows = [
+            {"run": label, "seconds": round(seconds, 1), "pages": pages, "chunks": chunks}
+            | {"pages/s": round(pages / seconds, 2), "chunks/s": round(chunks / seconds, 2)}
+            for label, (seconds, pages, chunks) in runs.items()
+        ]
+        checks = [{"figure": "ratio b/a (pages/s)", "value": round(ratio, 3), "goal": ">= 0.9"}]
+        print(json.dumps({"config": vars(args), "rows": rows, "checks": checks}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

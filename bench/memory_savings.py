@@ -12,6 +12,7 @@ in the first turns; at each turn the script checks which of them are still in th
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -222,7 +223,7 @@ def run_turn(conversation, question: str) -> None:
 
 def run_conversation(user, script: dict, turns: int, recorder: PromptRecorder, server=None) -> list[TurnRow]:
     from chat.models import Conversation, Message
-    from summaries.selectors import conversation_token_totals
+    from chat.selectors import conversation_token_totals
 
     conversation = Conversation.objects.create(owner=user, title=f"memory bench {script['language']}")
     questions = script["questions"]
@@ -282,6 +283,7 @@ def main() -> None:
         help="extractive: the embedded answerer; llm: the OpenAI-compatible test server with answers of typical "
         "LLM length (~200 tokens). The summarizer is the offline default either way.",
     )
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object at the end")
     args = parser.parse_args()
     server = start_llm_server() if args.answers == "llm" else None
     prepare("bench-memory")
@@ -298,15 +300,38 @@ def main() -> None:
         f"{settings.CONTEXT_BUDGET_MEMORY}, recent {settings.CONTEXT_BUDGET_RECENT}; trigger "
         f"{settings.MEMORY_TRIGGER_TOKENS}, kept verbatim {settings.MEMORY_KEEP_RECENT_MESSAGES} messages"
     )
+    summary = []
     for script in CONVERSATIONS:
         rows = run_conversation(user, script, args.turns, recorder, server)
         print_table(script["language"], rows, args.every)
+        summary.append((script["language"], rows))
+    if args.json:
+        print(json.dumps(json_result(args, summary), ensure_ascii=False))
     if server is not None:
         server.stop()
 
 
+def json_result(args: argparse.Namespace, conversations: list[tuple[str, list[TurnRow]]]) -> dict:
+    """The common result shape of ``bench/report.py``: the last turn of each conversation against the goals."""
+    rows, checks = [], []
+    for language, turns in conversations:
+        last = turns[-1]
+        used, full = sum(r.used for r in turns), sum(r.full for r in turns)
+        rows.append(
+            {"conversation": f"{language}, {args.answers} answers", f"turn {last.turn} with memory": last.used}
+            | {f"turn {last.turn} full history": last.full, "net saving": f"{last.net():.1%}"}
+            | {f"turns 1–{last.turn} saved": f"{1 - (used + last.spent) / full:.1%}"}
+            | {"facts kept": f"{last.facts_kept}/{last.facts_total}"}
+        )
+        checks.append({"figure": f"net saving at turn {last.turn}, {language}", "value": round(last.net(), 3)})
+        checks[-1]["goal"] = ">= 0.73"
+        share = last.facts_kept / last.facts_total if last.facts_total else 1.0
+        checks.append({"figure": f"planted facts kept, {language}", "value": round(share, 3), "goal": ">= 0.9"})
+    return {"config": vars(args), "rows": rows, "checks": checks}
+
+
 def start_llm_server():
-    from protostar.llm.testserver import LLMTestServer
+    from tests.llmserver import LLMTestServer
 
     server = LLMTestServer(port=0).start()
     os.environ["LLM_BASE_URL"] = server.base_url

@@ -14,6 +14,7 @@ the reader fell behind and pieces queued up).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -29,7 +30,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
 def start_llm_server() -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "protostar.llm.testserver", "--port", "0", "--print-url"]
+    command = [sys.executable, "-m", "tests.llmserver", "--port", "0", "--print-url"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     return server, server.stdout.readline().strip()
 
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--tps", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each variant")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object at the end")
     args = parser.parse_args()
 
     server, base_url = start_llm_server()
@@ -77,7 +79,7 @@ def main() -> None:
 
     from protostar.llm.base import ChatRequest
     from protostar.llm.openai import OpenAIChatModel
-    from protostar.llm.testserver import remote_script
+    from tests.llmserver import remote_script
 
     try:
         remote_script(base_url, reply=" ".join(f"t{i:04d}" for i in range(args.tokens)), tokens_per_second=args.tps)
@@ -115,9 +117,30 @@ def main() -> None:
         base_cpu = min(row[0] for row in results[next(iter(variants))])
         our_cpu = min(row[0] for row in results[list(variants)[1]])
         print(f"ratio CPU ours/baseline: {our_cpu / base_cpu:.2f}")
+        if args.json:
+            print(json.dumps(json_result(args, results, ideal), ensure_ascii=False))
     finally:
         server.terminate()
         server.wait(10)
+
+
+def json_result(args: argparse.Namespace, results: dict[str, list[tuple[float, float, int]]], ideal: float) -> dict:
+    """The common result shape of ``bench/report.py``: a row per reader, the CPU ratio against its goal."""
+    total_tokens = args.n * args.tokens
+    rows = [
+        {
+            "reader": name,
+            "CPU ms per token": round(min(row[0] for row in runs) / total_tokens * 1000, 3),
+            "wall × ideal": round(min(row[1] for row in runs) / ideal, 2),
+        }
+        for name, runs in results.items()
+    ]
+    ratio = rows[1]["CPU ms per token"] / rows[0]["CPU ms per token"]
+    checks = [
+        {"figure": "CPU ours / baseline", "value": round(ratio, 2), "goal": "< 1"},
+        {"figure": "wall × ideal (ours)", "value": rows[1]["wall × ideal"], "goal": "<= 1.1"},
+    ]
+    return {"config": vars(args), "rows": rows, "checks": checks}
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from knowledge.models import Chunk, Document  # noqa: E402
 from knowledge.search import SearchError, SearchHit, search_chunks  # noqa: E402
 from knowledge.selectors import documents_without_windows  # noqa: E402
 from knowledge.services import document_delete, document_upload  # noqa: E402
-from protostar.llm.registry import get_embedder  # noqa: E402
+from protostar.llm.base import get_embedder  # noqa: E402
 
 BENCH_USER = "bench-retrieval"
 MODES = ("vector", "window", "keyword", "sparse", "hybrid")

@@ -15,6 +15,7 @@ against exact search of the three HNSW indexes for several ``hnsw.ef_search`` va
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -89,7 +90,7 @@ def install(fixed: FixedQueryEmbedder) -> None:
     import knowledge.query_embedding as query_embedding
 
     query_embedding.get_embedder = lambda: fixed
-    # Same rule as protostar.llm.registry.get_sparse_embedder: the sparse pass runs when the sparse list is on.
+    # Same rule as protostar.llm.base.get_sparse_embedder: the sparse pass runs when the sparse list is on.
     query_embedding.get_sparse_embedder = lambda: fixed if settings.SEARCH_SPARSE_WEIGHT > 0 else None
 
 
@@ -210,6 +211,7 @@ def main() -> None:
     parser.add_argument("--refill", action="store_true", help="regenerate the synthetic chunks and windows")
     parser.add_argument("--model-check", action="store_true", help="print the sparse model's statistics and stop")
     parser.add_argument("--cold", action="store_true", help="do not prewarm PostgreSQL's buffer cache first")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object at the end")
     args = parser.parse_args()
     if args.model_check:
         model_check()
@@ -265,6 +267,20 @@ def main() -> None:
         more = ", ".join(f"{ef}: {values[ef]:.3f}" for ef in RECALL_EF_MORE if ef in values)
         line += f"   goal from ef_search {min(reached)}" if reached else "   goal not reached"
         print(line + (f" ({more})" if more else ""))
+    if args.json:
+        rows = [
+            {"search": "(a) bare ORDER BY embedding <=> q LIMIT 10", "p50 ms": round(a50, 2), "p95 ms": round(a95, 2)},
+            {"search": "(b) hybrid search_chunks, defaults", "p50 ms": round(b50, 2), "p95 ms": round(b95, 2)},
+        ]
+        checks = [{"figure": "ratio b/a at p50", "value": round(b50 / a50, 2), "goal": "<= 3.0"}]
+        default_ef = max(settings.SEARCH_HNSW_EF, settings.SEARCH_CANDIDATES)
+        checks += [
+            {"figure": f"HNSW recall@10, {name}, ef_search {default_ef}", "value": values[default_ef]}
+            | {"goal": f">= {RECALL_GOAL}"}
+            for name, values in results.items()
+            if default_ef in values
+        ]
+        print(json.dumps({"config": vars(args), "rows": rows, "checks": checks}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from chat.models import Conversation, Message
+from chat.selectors import TokenTotals, conversation_token_totals
 from summaries.models import ConversationSummary
-from summaries.selectors import TokenTotals, conversation_token_totals, summary_latest
+from summaries.selectors import summary_latest
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -8,7 +8,6 @@ stream write and the final save are fenced by the run's attempt id, so a stale r
 from __future__ import annotations
 
 import contextlib
-import importlib
 import itertools
 import logging
 import time
@@ -20,9 +19,15 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 from chat import events, selectors, services, streams
+from chat.context import build_context
 from chat.models import Message
-from chat.services import AnswerOutcome
+from chat.rewriting import Turn, get_query_rewriter
+from chat.services import AnswerOutcome, message_context_record
 from chat.watch import Watch, answer_watcher
+from knowledge.search import load_statistics, search_chunks
+from prompts.render import preload_templates
+from protostar.llm.base import LLMError, SinkChatModel, get_chat_model, get_embedder
+from protostar.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 # What a restarting PostgreSQL raises; the run waits for it (the answer is kept) or is run again later.
@@ -147,9 +152,6 @@ def _store(message_id: int, owner: streams.AnswerStream, outcome: AnswerOutcome,
 
 def retrieval_query(message: Message) -> str:
     """The question as typed, or its standalone rewrite when earlier turns give it meaning (``chat.rewriting``)."""
-    from chat.rewriting import Turn
-    from protostar.llm.registry import get_query_rewriter
-
     question = message.reply_to.content
     history = selectors.recent_turns(message=message, limit=settings.CHAT_REWRITE_HISTORY_MESSAGES)
     if not history:
@@ -160,8 +162,6 @@ def retrieval_query(message: Message) -> str:
 
 def retrieve(*, query: str, user: Any) -> list[Any]:
     """The passages for ``query`` among the documents ``user`` may read (the embedder runs before any SQL)."""
-    from knowledge.search import search_chunks
-
     return search_chunks(query=query, user=user, k=settings.CHAT_TOP_K)
 
 
@@ -182,13 +182,10 @@ def sources_from_hits(hits: Sequence[Any]) -> list[dict[str, Any]]:
 
 def build_messages(message: Message, hits: Sequence[Any], focus: str = "") -> Any:
     """The model request for ``message``: system prompt with the labelled passages and the conversation's memory,
-    the recent turns and the question, within the context token budgets (``summaries.context``).
+    the recent turns and the question, within the context token budgets (``chat.context``).
 
     Also records what this prompt costs and what sending the full history would have cost instead.
     """
-    from summaries.context import build_context
-    from summaries.services import message_context_record
-
     built = build_context(message=message, hits=hits, focus=focus)
     message_context_record(
         message_id=message.pk,
@@ -200,23 +197,13 @@ def build_messages(message: Message, hits: Sequence[Any], focus: str = "") -> An
     return built.request
 
 
-# Imported inside the functions that need them (they import models or settings-dependent vendors).
-LAZY_MODULES = ("chat.rewriting", "summaries.context", "summaries.services")
-
-
 def warm_up() -> None:
-    """Load what the first answer would otherwise wait for: a stop must not wait ~0.4 s for a tokenizer to load, nor
-    the first answer ~0.1 s for the model client, the prompts and the search statistics (on top of the embedder).
+    """Load what the first answer would otherwise wait for: a stop must not wait for a tokenizer to load, nor the
+    first answer for the model client, the prompts and the search statistics (on top of the embedder).
     Each part that fails is logged and left to the first job, which reports it properly."""
-    from knowledge.search import load_statistics
-    from prompts.render import preload_templates
-    from protostar.llm.registry import get_embedder
-    from protostar.tokens import count_tokens
-
     count_tokens("warm up")
     model = _chat_model()  # a misconfigured model fails the start-up, loudly
     parts = {
-        "the answer's modules": lambda: [importlib.import_module(name) for name in LAZY_MODULES],
         "the model client": getattr(model, "prepare", lambda: None),
         "the embedder": lambda: get_embedder().embed_query("warm up"),
         "the prompts": preload_templates,
@@ -232,8 +219,6 @@ def warm_up() -> None:
 
 
 def _chat_model() -> Any:
-    from protostar.llm.registry import get_chat_model
-
     return get_chat_model()
 
 
@@ -243,8 +228,6 @@ def generate(owner: streams.AnswerStream, watch: Watch, model: Any, request: Any
     A ``SinkChatModel`` (the OpenAI-compatible one) writes the pieces itself from its event loop while this thread
     only waits; any other model is iterated here. Either way ``sink.parts`` is exactly what reached the stream.
     """
-    from protostar.llm.base import LLMError, SinkChatModel
-
     sink = streams.AsyncAppender(owner)
     outcome = AnswerOutcome(status=Message.Status.COMPLETE)
     try:
@@ -306,8 +289,6 @@ def _count_missing_usage(outcome: AnswerOutcome, request: Any) -> None:
     """Servers may ignore ``stream_options.include_usage``: count what they did not report."""
     if outcome.prompt_tokens and outcome.completion_tokens:
         return
-    from protostar.tokens import count_tokens
-
     if not outcome.prompt_tokens:
         outcome.prompt_tokens = sum(count_tokens(m["content"]) for m in request.messages)
     if not outcome.completion_tokens and outcome.content:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.checks import Error, register
 from django.utils.module_loading import import_string
 
-DOTTED_PATH_SETTINGS = ("CHAT_MODEL_BACKEND", "CHAT_QUERY_REWRITER", "SUMMARIZER_BACKEND")
+DOTTED_PATH_SETTINGS = ("CHAT_MODEL_BACKEND", "CHAT_QUERY_REWRITER", "SUMMARIZER_BACKEND", "MEMORY_TURN_SOURCE")
 
 
 @register()

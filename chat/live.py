@@ -2,8 +2,8 @@
 
 An answer's Redis stream stays the record (resume, replay, catching up). The append script also publishes each entry
 on the answer's channel, so a socket that keeps up gets every entry pushed to it instead of asking Redis for the next
-one (one blocking ``XREAD`` round trip per token and socket). Measured with 100 answers × 200 tokens at 30 tokens/s:
-the reading side spent 1.9–2.8 CPU-s on pub/sub against 4.0–7.2 CPU-s for per-socket ``XREAD`` loops.
+one (one blocking ``XREAD`` round trip per token and socket), which costs the reading side about half the CPU of
+per-socket ``XREAD`` loops at 100 concurrent answers (docs/benchmarks.md).
 
 Pub/sub delivers at most once (nothing while a connection is down), so a follower never trusts it alone: entries
 carry their seq, a gap or a quiet spell makes the follower read the stream (``chat.consumers``).
@@ -19,7 +19,7 @@ import redis.asyncio
 from django.conf import settings
 
 from chat import streams
-from protostar.llm import aio
+from protostar import aio
 
 logger = logging.getLogger(__name__)
 # Put in every feed when the connection dropped: whatever was published meanwhile is lost, read the stream.

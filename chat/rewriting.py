@@ -17,6 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from prompts.render import render_prompt
+from protostar.llm.base import ChatRequest, LLMError, get_chat_model
+from protostar.seams import seam
+from protostar.text import detect_language
 from protostar.tokens import truncate_to_tokens
 
 logger = logging.getLogger(__name__)
@@ -41,6 +45,9 @@ class QueryRewriter(Protocol):
         ...
 
 
+get_query_rewriter = seam("CHAT_QUERY_REWRITER", QueryRewriter)
+
+
 def previous_question(history: Sequence[Turn]) -> str:
     return next((turn.content for turn in reversed(history) if turn.role == "user"), "")
 
@@ -58,18 +65,12 @@ class LLMQueryRewriter:
     name = "llm"
 
     def __init__(self) -> None:
-        from protostar.llm.registry import get_chat_model
-
         self.model = get_chat_model()
         self.fallback = RecentQuestionRewriter()
 
     def rewrite(self, *, question: str, history: Sequence[Turn]) -> str:
         if not history:
             return question
-        from prompts.render import render_prompt
-        from protostar.llm.base import ChatRequest, LLMError
-        from protostar.tokens import detect_language
-
         prompt = render_prompt(
             "condense_question",
             history=[{"role": turn.role, "content": _shortened(turn)} for turn in history],

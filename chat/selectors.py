@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from summaries.selectors import summary_spending
+
+# Messages that count as conversation turns: finished with some text (a stopped answer keeps what it said).
+TURN_STATUSES = (Message.Status.COMPLETE, Message.Status.CANCELLED)
+UNSETTLED_STATUSES = (Message.Status.PENDING, Message.Status.STREAMING)
+STALE_JOB_FACTOR = 4
 
 
 def conversation_get_for_user(*, conversation_id: int, user: AbstractBaseUser) -> Conversation | None:
@@ -75,3 +83,61 @@ def unfinished_answers(*, pending_for_seconds: float, limit: int = 500) -> list[
         .values_list("pk", "status")[:limit]
     )
     return list(rows)
+
+
+def turns_between(*, conversation_id: int, after_id: int = 0, before_id: int | None = None) -> list[Message]:
+    """Finished turns with ``after_id < id < before_id``, oldest first."""
+    turns = Message.objects.filter(conversation_id=conversation_id, pk__gt=after_id, status__in=TURN_STATUSES)
+    if before_id is not None:
+        turns = turns.filter(pk__lt=before_id)
+    return list(turns.exclude(content="").order_by("pk").only("pk", "role", "content", "status", "model_name"))
+
+
+def settled_boundary(*, conversation_id: int, after_id: int) -> int | None:
+    """The first message id the memory must not reach yet: an answer still being written, or its question.
+
+    Folding past it would put the answer's range behind the summary before the answer exists, and lose it.
+    """
+    # An answer left unfinished far longer than any job may run (its worker is gone for good) no longer holds the
+    # memory back, or one lost job would stop the conversation's memory forever.
+    stale_before = timezone.now() - timedelta(seconds=settings.CHAT_JOB_TIMEOUT * STALE_JOB_FACTOR)
+    unsettled = Message.objects.filter(
+        conversation_id=conversation_id, pk__gt=after_id, status__in=UNSETTLED_STATUSES, created_at__gte=stale_before
+    )
+    ids = [reply_to or pk for pk, reply_to in unsettled.values_list("pk", "reply_to_id")]
+    return min(ids) if ids else None
+
+
+@dataclass(frozen=True)
+class TokenTotals:
+    answers: int
+    context_tokens: int
+    full_history_tokens: int
+    summaries: int
+    summary_spent_tokens: int
+
+    @property
+    def saved_tokens(self) -> int:
+        return self.full_history_tokens - self.context_tokens
+
+    @property
+    def net_saved_tokens(self) -> int:
+        return self.saved_tokens - self.summary_spent_tokens
+
+    def share(self, tokens: int) -> float | None:
+        return tokens / self.full_history_tokens if self.full_history_tokens else None
+
+
+def conversation_token_totals(*, conversation_id: int) -> TokenTotals:
+    """Prompt tokens the conversation's answers used vs what full history would have cost, and the memory's cost."""
+    answers = Message.objects.filter(
+        conversation_id=conversation_id, role=Message.Role.ASSISTANT, full_history_tokens__gt=0
+    ).aggregate(n=Count("pk"), used=Sum("context_tokens"), full=Sum("full_history_tokens"))
+    spent = summary_spending(conversation_id=conversation_id)
+    return TokenTotals(
+        answers=answers["n"],
+        context_tokens=answers["used"] or 0,
+        full_history_tokens=answers["full"] or 0,
+        summaries=spent.summaries,
+        summary_spent_tokens=spent.tokens,
+    )

@@ -90,7 +90,7 @@ def conversation_ask(
 
 
 def message_request_stop(*, user: AbstractBaseUser, message_id: int) -> Message:
-    """Stop an answer: a queued one is cancelled here, a streaming one by its job (within ~0.2 s)."""
+    """Stop an answer: a queued one is cancelled here, a streaming one by its job (well within a second)."""
     message = selectors.assistant_message_get_for_user(message_id=message_id, user=user)
     if message is None:
         raise ChatError("not_found", f"Message {message_id} does not exist.", message=message_id)
@@ -214,3 +214,14 @@ def memory_update_request(*, conversation_id: int) -> None:
     except Exception:
         # The answer is already stored; a memory update that cannot be queued must not turn it into a failure.
         logger.exception("could not queue the memory update of conversation %s", conversation_id)
+
+
+def message_context_record(
+    *, message_id: int, attempt_id: str, context_tokens: int, full_history_tokens: int, memory_version: int | None
+) -> bool:
+    """Store what the answer's prompt cost and what the full history would have cost; fenced by the attempt."""
+    return bool(
+        Message.objects.filter(pk=message_id, attempt_id=attempt_id).update(
+            context_tokens=context_tokens, full_history_tokens=full_history_tokens, memory_version=memory_version
+        )
+    )

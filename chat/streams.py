@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 
 import redis
+import redis.asyncio
 from django.conf import settings
 from django.utils import timezone
 
 from chat import events
-from protostar import queues
-from protostar.llm import aio
+from protostar import aio, queues
 
 # KEYS: lease, stream, live channel. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when
 # fenced out. The entry is also published (``seq type data``) for the sockets that follow the answer live.
@@ -147,8 +147,6 @@ _async_clients = aio.loop_cache()
 
 def _async_redis() -> tuple[Any, Any]:
     """A ``redis.asyncio`` client and the append script (made on, and only used from, one event loop)."""
-    import redis.asyncio
-
     # Only short commands go through it (entries reach sockets through ``chat.live``): a hung Redis must not hang
     # an answer's writer or a socket's reader for good.
     client = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=10)

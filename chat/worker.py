@@ -11,6 +11,13 @@ the answer job closes its database connection while it streams, so a thread hold
 from __future__ import annotations
 
 import os
+
+# One OpenMP thread for the embedder here: this process runs many answers at once, so parallel work comes from the
+# answers, and a query's OpenMP threads waiting for each other (spinning by default) take the CPU the streams need
+# (on two busy cores a spinning pair took several times longer per pass than one thread: docs/benchmarks.md).
+# Set before anything below is imported; the engine reads it when it loads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,15 +29,12 @@ from rq.queue import Queue
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
 
+from chat.answering import answers_streaming, warm_up
+from chat.recovery import answers_reconcile
+from knowledge.query_embedding import lower_priority
 from protostar.periodic import Periodic
 from protostar.startup import freeze_startup_objects
 from protostar.workers import OutageTolerantMixin
-
-# One OpenMP thread for the embedder here: this process runs many answers at once, so parallel work comes from the
-# answers, and a query's OpenMP threads waiting for each other (spinning by default) take the CPU the streams need.
-# Measured per query pass, idle machine / two busy cores: 2 threads spinning 25 / 318 ms wall, 2 threads passive
-# 47 / 63 ms, 1 thread 30–35 / ~37 ms. Read when the engine loads, after this module is imported.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # How often a worker with every slot busy still sends its heartbeat (its key expires after worker_ttl + 60 s).
 SLOT_WAIT_SECONDS = 5.0
@@ -53,10 +57,6 @@ class ThreadedWorker(OutageTolerantMixin, SimpleWorker):
 
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
-        from chat.answering import answers_streaming, warm_up
-        from chat.recovery import answers_reconcile
-        from knowledge.query_embedding import lower_priority
-
         # Only while answers stream: a question asked into a quiet worker is embedded at full priority.
         lower_priority(settings.CHAT_QUERY_NICENESS, when=answers_streaming)
         warm_up()

@@ -13,9 +13,8 @@ from knowledge.extraction import DocumentRejected, extract
 from knowledge.lexical import search_terms_text
 from knowledge.models import SPARSE_DIMENSIONS, Chunk, ChunkWindow, Document
 from knowledge.services import chunks_replace, document_claim, document_mark_failed, document_report_progress
-from protostar.llm.base import Embedder, SparseEmbedder
-from protostar.llm.registry import get_embedder, get_sparse_embedder
-from protostar.tokens import detect_language
+from protostar.llm.base import Embedder, SparseEmbedder, get_embedder, get_sparse_embedder
+from protostar.text import detect_language
 
 logger = logging.getLogger(__name__)
 SECTION_SEPARATOR = " › "

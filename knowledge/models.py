@@ -77,7 +77,7 @@ class Chunk(models.Model):
     char_end = models.PositiveIntegerField()
     token_count = models.PositiveIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
-    # "ko" or "en" (``protostar.tokens.detect_language``). The embedder scores passages in the query's language
+    # "ko" or "en" (``protostar.text.detect_language``). The embedder scores passages in the query's language
     # higher across the board, so search ranks each language's candidates against their own average.
     language = models.CharField(max_length=8, blank=True)
     # Korean-aware keyword terms (character bigrams for Hangul, lowercased words otherwise), space-separated;

@@ -1,8 +1,8 @@
 """A search query's two embedder passes, the dense vector and the sparse latent terms, run at once on two threads.
 
-With one OpenMP thread per pass (as in the chat worker) a question's two passes take ~52 ms instead of ~93 ms one
-after the other. A process can run them at a lower CPU priority while it has other work that must not wait
-(``lower_priority``): the chat worker does while answers are streaming, so those get the CPU before the questions
+With one OpenMP thread per pass (as in the chat worker) a question's two passes together take little more than the
+longer one (docs/benchmarks.md). A process can run them at a lower CPU priority while it has other work that must not
+wait (``lower_priority``): the chat worker does while answers are streaming, so those get the CPU before the questions
 still being embedded, and a question asked while nothing streams is embedded at full priority (see
 ``docs/benchmarks.md``).
 """
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pgvector import SparseVector
 
 from knowledge.models import SPARSE_DIMENSIONS
-from protostar.llm.registry import get_embedder, get_sparse_embedder
+from protostar.llm.base import get_embedder, get_sparse_embedder
 
 T = TypeVar("T")
 

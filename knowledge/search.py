@@ -10,7 +10,6 @@ keeps scanning until enough visible rows are found.
 from __future__ import annotations
 
 import html
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,20 +17,21 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection, transaction
 
-from knowledge.lexical import lexical_terms, query_terms, tsquery_text
+from knowledge.lexical import tsquery_text
 from knowledge.models import page_range_label
 from knowledge.query_embedding import query_embeddings
 from knowledge.selectors import visibility_filter_sql
+from knowledge.snippets import make_snippet
+from protostar.text import keyword_terms, topical_terms
 
 MAX_K = 100
 MODES = ("hybrid", "vector", "window", "keyword", "sparse")
-# Chunk languages (``protostar.tokens.detect_language``); each is ranked against its own average when centering.
+# Chunk languages (``protostar.text.detect_language``); each is ranked against its own average when centering.
 LANGUAGES = ("ko", "en")
 # Windows fetched per chunk wanted: a chunk with several close windows takes more than one slot. Each window fetched
 # is an HNSW step (for the sparse list the dearest part of a search); 2 gives the golden set the same results as 3
-# and 100k synthetic chunks 98% of the same top 10, a quarter faster (see docs/benchmarks.md, *Search latency*).
+# and a large synthetic corpus nearly the same top 10, faster (docs/benchmarks.md, search latency).
 WINDOWS_PER_CHUNK = 2
-SNIPPET_CHARS = 240
 
 
 class SearchError(ValueError):
@@ -76,7 +76,7 @@ def validate_query(query: str) -> str:
     query = (query or "").strip()
     if not query:
         raise SearchError("Type a question or some words to search for.")
-    if not lexical_terms(query):
+    if not keyword_terms(query):
         raise SearchError("The query has no letters or digits to search for.")
     # Longer text adds nothing the embedder can use (it reads ~512 tokens) and only slows the keyword side.
     return query[: settings.SEARCH_MAX_QUERY_CHARS]
@@ -101,7 +101,7 @@ def search_chunks(
     k = max(1, min(int(k), MAX_K))
     if mode not in MODES:
         raise SearchError(f"Unknown search mode {mode!r}.")
-    terms = _distinctive(query_terms(query))
+    terms = _distinctive(topical_terms(query))
     use_window = mode == "window" or (mode == "hybrid" and settings.SEARCH_WINDOW_WEIGHT > 0)
     vector, sparse = query_embeddings(
         query, dense=mode in ("hybrid", "vector") or use_window, sparse=mode in ("hybrid", "sparse")
@@ -113,7 +113,7 @@ def search_chunks(
         terms=terms if mode in ("hybrid", "keyword") else None,
         user=user,
         k=k,
-        filters=_filters(document_ids, uploaded_after, uploaded_before),
+        filters=_filter_clause(document_ids, uploaded_after, uploaded_before),
     )
     with transaction.atomic(), connection.cursor() as cursor:
         # Filtered HNSW scans stop early unless iterative scans are on (pgvector ≥ 0.8): keep scanning until
@@ -123,7 +123,8 @@ def search_chunks(
             [str(max(settings.SEARCH_HNSW_EF, settings.SEARCH_CANDIDATES))],
         )
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        columns = [column.name for column in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     return [_hit(row, terms) for row in rows]
 
 
@@ -166,18 +167,37 @@ def _distinctive(terms: list[str]) -> list[str]:
     return [term for term in terms if frequencies.get(term, 0.0) * total <= limit]
 
 
-def _filters(document_ids, uploaded_after, uploaded_before) -> tuple[str, list]:
-    clauses, params = ["d.status = 'ready'"], []
+class SqlParams(dict):
+    """Named query parameters: ``bind`` returns the ``%(name)s`` placeholder for a value, so each SQL piece names
+    what it uses and no positional list has to stay in step with the text. Binding the same name to the same
+    value again reuses it; another value gets a numbered name."""
+
+    def bind(self, name: str, value) -> str:
+        key, number = name, 1
+        while key in self and self[key] != value:
+            number += 1
+            key = f"{name}_{number}"
+        self[key] = value
+        return f"%({key})s"
+
+
+def _filter_clause(document_ids, uploaded_after, uploaded_before) -> tuple[str, SqlParams]:
+    params, clauses = SqlParams(), ["d.status = 'ready'"]
     if document_ids is not None:
-        clauses.append("d.id = ANY(%s)")
-        params.append(list(document_ids))
+        clauses.append(f"d.id = ANY({params.bind('document_ids', list(document_ids))})")
     if uploaded_after is not None:
-        clauses.append("d.created_at >= %s")
-        params.append(uploaded_after)
+        clauses.append(f"d.created_at >= {params.bind('uploaded_after', uploaded_after)}")
     if uploaded_before is not None:
-        clauses.append("d.created_at < %s")
-        params.append(uploaded_before)
+        clauses.append(f"d.created_at < {params.bind('uploaded_before', uploaded_before)}")
     return " AND ".join(clauses), params
+
+
+# The columns a search returns, named as ``SearchHit`` fields; a list not in the query ranks as NULL.
+LIST_RANK_COLUMNS = {"vec": "vector_rank", "kw": "keyword_rank", "sp": "sparse_rank", "win": "window_rank"}
+HIT_COLUMNS = (
+    "c.id AS chunk_id, c.document_id, d.title, d.original_filename, c.ordinal, c.page_start, c.page_end,"
+    " c.section_path AS section, c.text"
+)
 
 
 def _build_sql(
@@ -188,31 +208,37 @@ def _build_sql(
     terms: list[str] | None,
     user,
     k: int,
-    filters: tuple[str, list],
-) -> tuple[str, list]:
+    filters: tuple[str, dict],
+) -> tuple[str, SqlParams]:
+    params = SqlParams(filters[1])
     visible_sql, visible_params = visibility_filter_sql(user)
-    where = (f"{filters[0]} AND {visible_sql}", [*filters[1], *visible_params])
+    params.update(visible_params)
+    where = f"{filters[0]} AND {visible_sql}"
     candidates = max(settings.SEARCH_CANDIDATES, k)
-    lists = []
+    lists: list[tuple[str, str]] = []
     if vector is not None:
-        lists.append(_nearest_list("vec", "c.embedding <=> %s::vector", _vector_literal(vector), where, candidates))
+        distance = f"c.embedding <=> {params.bind('vector', _vector_literal(vector))}::vector"
+        lists.append(_nearest_list(params, "vec", distance, where, candidates))
     if window_vector is not None:
-        distance = "w.embedding <=> %s::vector"
-        lists.append(_nearest_list("win", distance, _vector_literal(window_vector), where, candidates, windows=True))
+        distance = f"w.embedding <=> {params.bind('vector', _vector_literal(window_vector))}::vector"
+        lists.append(_nearest_list(params, "win", distance, where, candidates, windows=True))
     if terms:
-        lists.append(_keyword_list(terms, where, candidates))
+        lists.append(_keyword_list(params, terms, where, candidates))
     if sparse is not None and lists:
-        lists.append(_rescored_sparse_list(sparse, [name for name, *_ in lists], candidates))
+        lists.append(_rescored_sparse_list(params, sparse, [name for name, _ in lists], candidates))
     elif sparse is not None:
         # The sparse list alone (``mode="sparse"``): its own index scan. Inner product of latent-term weights
         # (pgvector's <#> is its negative, so ascending is best first).
-        with_sparse = (f"{where[0]} AND w.sparse_embedding IS NOT NULL", where[1])
-        distance = "w.sparse_embedding <#> %s::sparsevec"
-        lists.append(_nearest_list("sp", distance, sparse, with_sparse, candidates, windows=True))
+        distance = f"w.sparse_embedding <#> {params.bind('sparse', sparse)}::sparsevec"
+        with_sparse = f"{where} AND w.sparse_embedding IS NOT NULL"
+        lists.append(_nearest_list(params, "sp", distance, with_sparse, candidates, windows=True))
     if not lists:
-        return "SELECT NULL WHERE FALSE", []
-    names = [name for name, *_ in lists]
-    ranks = [f"{name}.rank" if name in names else "NULL::bigint" for name in ("vec", "kw", "sp", "win")]
+        return "SELECT NULL WHERE FALSE", params
+    names = [name for name, _ in lists]
+    ranks = ", ".join(
+        f"{name if name in names else 'NULL::bigint'}{'.rank' if name in names else ''} AS {column}"
+        for name, column in LIST_RANK_COLUMNS.items()
+    )
     weights = {
         "vec": settings.SEARCH_VECTOR_WEIGHT,
         "win": settings.SEARCH_WINDOW_WEIGHT,
@@ -220,26 +246,24 @@ def _build_sql(
         "kw": settings.SEARCH_KEYWORD_WEIGHT,
     }
     score = " + ".join(
-        f"COALESCE(%s{' * kw.coverage' if name == 'kw' else ''} / ({settings.SEARCH_RRF_K} + {name}.rank), 0)"
+        f"COALESCE({params.bind(f'{name}_weight', weights[name])}{' * kw.coverage' if name == 'kw' else ''}"
+        f" / ({settings.SEARCH_RRF_K} + {name}.rank), 0)"
         for name in names
     )
     sql = (
-        f"WITH {', '.join(cte for _, cte, _ in lists)} "
-        "SELECT c.id, c.document_id, d.title, d.original_filename, c.ordinal, c.page_start, c.page_end,"
-        f" c.section_path, c.text, {', '.join(ranks)}, {score} AS score"
+        f"WITH {', '.join(cte for _, cte in lists)} "
+        f"SELECT {HIT_COLUMNS}, {ranks}, {score} AS score"
         f" FROM ({' UNION '.join(f'SELECT id FROM {name}' for name in names)}) ids"
         + "".join(f" LEFT JOIN {name} ON {name}.id = ids.id" for name in names)
         + " JOIN knowledge_chunk c ON c.id = ids.id JOIN knowledge_document d ON d.id = c.document_id"
-        " ORDER BY score DESC, c.id LIMIT %s"
+        f" ORDER BY score DESC, c.id LIMIT {params.bind('k', k)}"
     )
-    params = [p for _, _, list_params in lists for p in list_params]
-    params += [weights[name] for name in names] + [k]
     return sql, params
 
 
 def _nearest_list(
-    name: str, distance: str, literal: str, where: tuple[str, list], candidates: int, *, windows: bool = False
-):
+    params: SqlParams, name: str, distance: str, where: str, candidates: int, *, windows: bool = False
+) -> tuple[str, str]:
     """The ``candidates`` nearest visible chunks by an index-backed distance, ranked 1…n.
 
     With ``windows`` the distance is a window's and a chunk counts by its best window. With language centering,
@@ -247,53 +271,56 @@ def _nearest_list(
     embedder's preference for the query's own language does not decide the ranking.
     """
     groups = _language_groups() if settings.SEARCH_LANGUAGE_CENTERING else [("", [])]
-    parts, params = [], []
-    for clause, clause_params in groups:
-        part_where, part_params = where[0] + clause, [*where[1], *clause_params]
+    limit = params.bind("candidates", candidates)
+    parts = []
+    for clause, values in groups:
+        part_where = where + clause.format(*(params.bind("language", value) for value in values))
         if windows:
+            window_limit = params.bind("window_candidates", candidates * WINDOWS_PER_CHUNK)
             nearest = (
                 f"SELECT chunk_id AS id, min(dist) AS dist FROM (SELECT w.chunk_id, {distance} AS dist"
                 " FROM knowledge_chunkwindow w JOIN knowledge_chunk c ON c.id = w.chunk_id"
-                f" JOIN knowledge_document d ON d.id = c.document_id WHERE {part_where} ORDER BY {distance} LIMIT %s)"
-                " nw GROUP BY chunk_id ORDER BY dist, chunk_id LIMIT %s"
+                f" JOIN knowledge_document d ON d.id = c.document_id WHERE {part_where} ORDER BY {distance}"
+                f" LIMIT {window_limit}) nw GROUP BY chunk_id ORDER BY dist, chunk_id LIMIT {limit}"
             )
-            params += [literal, *part_params, literal, candidates * WINDOWS_PER_CHUNK, candidates]
         else:
             nearest = (
                 f"SELECT c.id, {distance} AS dist FROM knowledge_chunk c"
-                f" JOIN knowledge_document d ON d.id = c.document_id WHERE {part_where} ORDER BY {distance} LIMIT %s"
+                f" JOIN knowledge_document d ON d.id = c.document_id WHERE {part_where} ORDER BY {distance}"
+                f" LIMIT {limit}"
             )
-            params += [literal, *part_params, literal, candidates]
         center = " - avg(dist) OVER ()" if clause else ""
         parts.append(f"SELECT id, dist{center} AS dist FROM ({nearest}) n")
     cte = (
         f"{name} AS (SELECT id, row_number() OVER (ORDER BY dist, id) AS rank"
-        f" FROM ({' UNION ALL '.join(parts)}) u ORDER BY dist, id LIMIT %s)"
+        f" FROM ({' UNION ALL '.join(parts)}) u ORDER BY dist, id LIMIT {limit})"
     )
-    return name, cte, [*params, candidates]
+    return name, cte
 
 
-def _rescored_sparse_list(literal: str, pool: list[str], candidates: int):
+def _rescored_sparse_list(params: SqlParams, literal: str, pool: list[str], candidates: int) -> tuple[str, str]:
     """The sparse list over the other lists' candidates: each pooled chunk scored by its best window's latent-term
     inner product. Centered per language over the pool, with the groups of ``_language_groups``: a knowledge base
     (almost) in one language is one group, so a stray chunk of another language is not ranked against itself alone."""
-    center, center_params = "", []
+    center = ""
     if settings.SEARCH_LANGUAGE_CENTERING and len(_language_groups()) > 1:
-        center = " - avg(dist) OVER (PARTITION BY CASE WHEN language = ANY(%s) THEN language END)"
-        center_params = [list(LANGUAGES[:-1])]
+        grouped = params.bind("grouped_languages", list(LANGUAGES[:-1]))
+        center = f" - avg(dist) OVER (PARTITION BY CASE WHEN language = ANY({grouped}) THEN language END)"
     cte = (
         "sp AS (SELECT id, row_number() OVER (ORDER BY dist, id) AS rank FROM ("
         f" SELECT id, dist{center} AS dist FROM ("
-        " SELECT c.id, c.language, min(w.sparse_embedding <#> %s::sparsevec) AS dist"
+        f" SELECT c.id, c.language, min(w.sparse_embedding <#> {params.bind('sparse', literal)}::sparsevec) AS dist"
         f" FROM ({' UNION '.join(f'SELECT id FROM {name}' for name in pool)}) p"
         " JOIN knowledge_chunk c ON c.id = p.id JOIN knowledge_chunkwindow w ON w.chunk_id = c.id"
-        " WHERE w.sparse_embedding IS NOT NULL GROUP BY c.id, c.language) s) u ORDER BY dist, id LIMIT %s)"
+        " WHERE w.sparse_embedding IS NOT NULL GROUP BY c.id, c.language) s) u"
+        f" ORDER BY dist, id LIMIT {params.bind('candidates', candidates)})"
     )
-    return "sp", cte, [*center_params, literal, candidates]
+    return "sp", cte
 
 
 def _language_groups() -> list[tuple[str, list]]:
-    """One filter per language; the last takes every other value too, so no chunk falls outside all groups.
+    """One filter per language (a condition with ``{}`` where its value is bound, and the value); the last takes
+    every other value too, so no chunk falls outside all groups.
 
     A knowledge base (almost) in one language gets a single unfiltered group: there is nothing to center, and a
     filtered index scan for a language with no rows would walk the whole graph.
@@ -304,8 +331,8 @@ def _language_groups() -> list[tuple[str, list]]:
     )
     if len(present) < 2:
         return [("", [])]
-    groups: list[tuple[str, list]] = [(" AND c.language = %s", [language]) for language in LANGUAGES[:-1]]
-    return [*groups, (" AND c.language <> ALL(%s)", [list(LANGUAGES[:-1])])]
+    groups: list[tuple[str, list]] = [(" AND c.language = {}", [language]) for language in LANGUAGES[:-1]]
+    return [*groups, (" AND c.language <> ALL({})", [list(LANGUAGES[:-1])])]
 
 
 _language_stats: tuple[float, dict[str, float] | None] = (-TERM_STATS_TTL, None)
@@ -330,7 +357,7 @@ def _language_shares() -> dict[str, float] | None:
     return shares
 
 
-def _keyword_list(terms: list[str], where: tuple[str, list], candidates: int):
+def _keyword_list(params: SqlParams, terms: list[str], where: str, candidates: int) -> tuple[str, str]:
     # Candidates by ts_rank through the GIN index (ts_rank_cd gave the golden set the same figures and took twice as
     # long on every matching row, see docs/benchmarks.md); then each candidate's coverage: the share of the query's
     # distinct terms it contains. A chunk matching one stray bigram of a Korean question is weak evidence and
@@ -338,15 +365,16 @@ def _keyword_list(terms: list[str], where: tuple[str, list], candidates: int):
     cte = (
         "kw AS (SELECT id, coverage, row_number() OVER (ORDER BY coverage DESC, text_rank DESC, id) AS rank FROM ("
         " SELECT t.id, t.text_rank, cardinality(ARRAY(SELECT unnest(tsvector_to_array(t.search_vector))"
-        " INTERSECT SELECT unnest(%s::text[])))::float / %s AS coverage FROM ("
+        f" INTERSECT SELECT unnest({params.bind('terms', terms)}::text[])))::float"
+        f" / {params.bind('term_count', len(terms))} AS coverage FROM ("
         " SELECT c.id, c.search_vector, ts_rank(c.search_vector, q) AS text_rank"
         " FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id,"
-        " to_tsquery('simple', %s) q"
-        f" WHERE c.search_vector @@ q AND {where[0]} ORDER BY text_rank DESC, c.id LIMIT %s) t) s"
-        " WHERE coverage >= %s)"
+        f" to_tsquery('simple', {params.bind('tsquery', tsquery_text(terms))}) q"
+        f" WHERE c.search_vector @@ q AND {where}"
+        f" ORDER BY text_rank DESC, c.id LIMIT {params.bind('candidates', candidates)}) t) s"
+        f" WHERE coverage >= {params.bind('min_coverage', _min_coverage(len(terms)))})"
     )
-    params = [terms, len(terms), tsquery_text(terms), *where[1], candidates, _min_coverage(len(terms))]
-    return "kw", cte, params
+    return "kw", cte
 
 
 def _min_coverage(term_count: int) -> float:
@@ -358,72 +386,6 @@ def _vector_literal(vector) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
-def _hit(row, terms: list[str]) -> SearchHit:
-    (
-        chunk_id,
-        document_id,
-        title,
-        filename,
-        ordinal,
-        page_start,
-        page_end,
-        section,
-        text,
-        vrank,
-        krank,
-        srank,
-        wrank,
-        score,
-    ) = row
-    snippet, highlights = make_snippet(text, terms)
-    return SearchHit(
-        chunk_id=chunk_id,
-        document_id=document_id,
-        title=title,
-        original_filename=filename,
-        ordinal=ordinal,
-        page_start=page_start,
-        page_end=page_end,
-        section=section,
-        text=text,
-        snippet=snippet,
-        vector_rank=vrank,
-        keyword_rank=krank,
-        sparse_rank=srank,
-        window_rank=wrank,
-        score=round(float(score), 6),
-        highlights=highlights,
-    )
-
-
-def make_snippet(text: str, terms: list[str]) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """The window of ``text`` with the most query-term hits, and the spans to highlight in it."""
-    spans = _term_spans(text, terms)
-    if len(text) <= SNIPPET_CHARS:
-        start = 0
-    elif spans:
-        # Slide a window start over hit positions; keep the one covering the most hits.
-        best = max(spans, key=lambda s: sum(1 for o in spans if s[0] <= o[0] and o[1] <= s[0] + SNIPPET_CHARS))
-        start = max(0, min(best[0] - 40, len(text) - SNIPPET_CHARS))
-    else:
-        start = 0
-    end = min(len(text), start + SNIPPET_CHARS)
-    snippet = text[start:end]
-    prefix = "…" if start > 0 else ""
-    suffix = "…" if end < len(text) else ""
-    shift = len(prefix) - start
-    inside = tuple((s + shift, e + shift) for s, e in spans if s >= start and e <= end)
-    return prefix + snippet + suffix, inside
-
-
-def _term_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
-    if not terms:
-        return []
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True)), re.IGNORECASE)
-    merged: list[tuple[int, int]] = []
-    for match in pattern.finditer(text):
-        if merged and match.start() <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], match.end()))
-        else:
-            merged.append((match.start(), match.end()))
-    return merged
+def _hit(row: dict, terms: list[str]) -> SearchHit:
+    snippet, highlights = make_snippet(row["text"], terms)
+    return SearchHit(**{**row, "score": round(float(row["score"]), 6)}, snippet=snippet, highlights=highlights)

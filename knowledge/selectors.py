@@ -18,18 +18,18 @@ def documents_visible_to(user) -> QuerySet[Document]:
     return Document.objects.filter(Q(allowed_groups__isnull=True) | Q(allowed_groups__in=user.groups.all())).distinct()
 
 
-def visibility_filter_sql(user) -> tuple[str, list]:
+def visibility_filter_sql(user) -> tuple[str, dict]:
     """The same rule as ``documents_visible_to`` as a SQL condition on ``d`` (knowledge_document), for raw search."""
     if user is None or not user.is_authenticated or not user.is_active:
-        return "FALSE", []
+        return "FALSE", {}
     if user.is_staff or user.is_superuser:
-        return "TRUE", []
+        return "TRUE", {}
     return (
         "(NOT EXISTS (SELECT 1 FROM knowledge_document_allowed_groups ag WHERE ag.document_id = d.id)"
         " OR EXISTS (SELECT 1 FROM knowledge_document_allowed_groups ag"
         " JOIN auth_user_groups ug ON ug.group_id = ag.group_id"
-        " WHERE ag.document_id = d.id AND ug.user_id = %s))",
-        [user.pk],
+        " WHERE ag.document_id = d.id AND ug.user_id = %(visible_user_id)s))",
+        {"visible_user_id": user.pk},
     )
 
 

@@ -13,8 +13,10 @@ from django.conf import settings
 from rq.worker import SimpleWorker
 
 from knowledge.recovery import documents_reconcile
+from protostar.llm.base import get_embedder
 from protostar.periodic import Periodic
 from protostar.startup import freeze_startup_objects
+from protostar.tokens import count_tokens
 from protostar.workers import OutageTolerantMixin
 
 
@@ -28,8 +30,5 @@ class KnowledgeWorker(OutageTolerantMixin, SimpleWorker):
 
 
 def warm_up() -> None:
-    from protostar.llm.registry import get_embedder
-    from protostar.tokens import count_tokens
-
     count_tokens("warm-up")
     get_embedder().embed_passages(["warm-up"])

@@ -8,13 +8,12 @@ from __future__ import annotations
 from django.core.checks import Error, register
 
 from prompts.errors import PromptError
+from prompts.render import check_prompt_body
+from prompts.shipped import shipped_prompts
 
 
 @register()
 def check_shipped_prompts(app_configs, **kwargs) -> list[Error]:
-    from prompts.render import check_prompt_body
-    from prompts.shipped import shipped_prompts
-
     try:
         prompts = shipped_prompts()
     except PromptError as exc:

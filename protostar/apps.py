@@ -9,6 +9,3 @@ class ProtostarConfig(AppConfig):
 
     def ready(self) -> None:
         from protostar import checks  # noqa: F401  (registers system checks)
-        from protostar.llm import registry
-
-        registry.connect_signals()

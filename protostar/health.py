@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import psycopg
 from django.conf import settings
 from django.db import connection
 from rq import Worker
@@ -39,8 +40,6 @@ HEALTH_CONNECT_TIMEOUT = 3
 
 
 def _database() -> str:
-    import psycopg
-
     params = {**connection.get_connection_params(), "connect_timeout": HEALTH_CONNECT_TIMEOUT}
     with psycopg.connect(**params) as conn:
         row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()

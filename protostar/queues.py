@@ -28,6 +28,7 @@ _clients: dict[tuple[int, str], redis.Redis] = {}
 
 def connection(queue_name: str = "default") -> redis.Redis:
     """The shared client for ``queue_name``'s Redis server (as configured in ``RQ_QUEUES``)."""
+    # Not at module level: django_rq.settings reads the Django settings when imported.
     from django_rq.settings import QUEUES
 
     key = (os.getpid(), repr(sorted(QUEUES[queue_name].items())))

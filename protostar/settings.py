@@ -147,7 +147,7 @@ DATABASE_URL = _url("DATABASE_URL", ("postgres", "postgresql", "pgsql"), SERVICE
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = _typed(env.int, "DB_CONN_MAX_AGE", 0)
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 10
-# Each process keeps a pool of connections (psycopg_pool): opening one costs ~9 ms wall and a server process here,
+# Each process keeps a pool of connections (psycopg_pool): opening one costs milliseconds and a server process,
 # and the chat worker gives its connection back while an answer waits for the embedder or streams, so without a
 # pool it would reconnect two or three times per answer. 0 turns the pool off (then DB_CONN_MAX_AGE applies).
 # DB_POOL_TIMEOUT bounds the wait for a connection, so it is also how long an unreachable database takes to show.
@@ -257,7 +257,7 @@ LLM_TIMEOUT = _typed(env.float, "LLM_TIMEOUT", 60.0)
 LLM_MAX_RETRIES = _typed(env.int, "LLM_MAX_RETRIES", 2)
 CHAT_MODEL_BACKEND = _str(
     "CHAT_MODEL_BACKEND",
-    "protostar.llm.openai.OpenAIChatModel" if LLM_BASE_URL else "protostar.llm.local.ExtractiveChatModel",
+    "protostar.llm.openai.OpenAIChatModel" if LLM_BASE_URL else "chat.extractive.ExtractiveChatModel",
 )
 EMBEDDING_BASE_URL = _str("EMBEDDING_BASE_URL", "")
 EMBEDDING_API_KEY = _str("EMBEDDING_API_KEY", "not-needed")
@@ -345,8 +345,10 @@ if not 0 <= CHAT_QUERY_NICENESS <= 19:
     raise ImproperlyConfigured(f"CHAT_QUERY_NICENESS must be between 0 and 19, not {CHAT_QUERY_NICENESS}.")
 SUMMARIZER_BACKEND = _str(
     "SUMMARIZER_BACKEND",
-    "summaries.summarizers.LLMSummarizer" if LLM_BASE_URL else "summaries.summarizers.ExtractiveSummarizer",
+    "chat.memory.LLMSummarizer" if LLM_BASE_URL else "summaries.summarizers.ExtractiveSummarizer",
 )
+# Where the memory job reads a conversation's turns (summaries.selectors.TurnSource): the chat app's messages.
+MEMORY_TURN_SOURCE = _str("MEMORY_TURN_SOURCE", "chat.memory.MessageTurns")
 # Conversation memory: a job folds the unsummarized tail into a rolling summary once the tail (minus the newest
 # MEMORY_KEEP_RECENT_MESSAGES, which stay verbatim for follow-up questions) reaches MEMORY_TRIGGER_TOKENS. The
 # offline summarizer costs no model tokens, so it folds as soon as about one exchange is behind the verbatim window

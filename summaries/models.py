@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from django.db import models
 
-from chat.models import Conversation
-
 
 class ConversationSummary(models.Model):
     """One version of a conversation's rolling memory: it replaces every message up to ``covers_to_message_id``.
@@ -12,7 +10,7 @@ class ConversationSummary(models.Model):
     history of versions shows how the memory evolved (and what it cost to produce).
     """
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="summaries")
+    conversation = models.ForeignKey("chat.Conversation", on_delete=models.CASCADE, related_name="summaries")
     version = models.PositiveIntegerField()
     text = models.TextField()
     # The turns this version folded in (the previous version covers everything before ``covers_from``). Message

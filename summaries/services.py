@@ -1,16 +1,18 @@
-"""Writes for conversation memory: folding turns into a new summary version, and the prompt's token figures."""
+"""Writes for conversation memory: folding turns into a new summary version."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from chat.models import Message
+from protostar.text import detect_language
+from protostar.tokens import count_tokens, truncate_to_tokens
 from summaries import selectors
 from summaries.models import ConversationSummary
-from summaries.summarizers import SummaryResult, Turn
+from summaries.summarizers import SummaryResult, get_summarizer
 
 logger = logging.getLogger(__name__)
 # A long backlog (the summarizer was down for a while) is folded in bounded batches, at most this many per job.
@@ -52,12 +54,9 @@ def _fold_once(conversation_id: int) -> ConversationSummary | None:
 
 
 def _summarize(plan: selectors.FoldPlan) -> SummaryResult:
-    from protostar.llm.registry import get_summarizer
-    from protostar.tokens import detect_language, truncate_to_tokens
-
     limit = settings.MEMORY_FOLD_MAX_TOKENS
-    turns = [Turn(role=m.role, content=truncate_to_tokens(m.content, limit)) for m in plan.batch]
-    questions = " ".join(m.content for m in plan.batch if m.role == Message.Role.USER)
+    turns = [replace(turn, content=truncate_to_tokens(turn.content, limit)) for turn in plan.batch]
+    questions = " ".join(turn.content for turn in plan.batch if turn.role == "user")
     return get_summarizer().summarize(
         previous=plan.previous.text if plan.previous else "",
         turns=turns,
@@ -67,30 +66,16 @@ def _summarize(plan: selectors.FoldPlan) -> SummaryResult:
 
 
 def _store(plan: selectors.FoldPlan, result: SummaryResult) -> ConversationSummary:
-    from protostar.llm.registry import get_summarizer
-    from protostar.tokens import count_tokens
-
     with transaction.atomic():
         return ConversationSummary.objects.create(
             conversation_id=plan.conversation_id,
             version=plan.next_version,
             text=result.text,
-            covers_from_message_id=plan.batch[0].pk,
-            covers_to_message_id=plan.batch[-1].pk,
+            covers_from_message_id=plan.batch[0].message_id,
+            covers_to_message_id=plan.batch[-1].message_id,
             message_count=(plan.previous.message_count if plan.previous else 0) + len(plan.batch),
             token_count=count_tokens(result.text),
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             summarizer=get_summarizer().name,
         )
-
-
-def message_context_record(
-    *, message_id: int, attempt_id: str, context_tokens: int, full_history_tokens: int, memory_version: int | None
-) -> bool:
-    """Store what the answer's prompt cost and what the full history would have cost; fenced by the attempt."""
-    return bool(
-        Message.objects.filter(pk=message_id, attempt_id=attempt_id).update(
-            context_tokens=context_tokens, full_history_tokens=full_history_tokens, memory_version=memory_version
-        )
-    )

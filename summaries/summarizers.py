@@ -1,7 +1,7 @@
-"""The summarizer seam: a small Protocol and its two implementations, chosen by ``SUMMARIZER_BACKEND``.
+"""The summarizer seam: a small Protocol, its getter and the offline implementation (``SUMMARIZER_BACKEND``).
 
-``ExtractiveSummarizer`` needs no model (the embedded default); ``LLMSummarizer`` goes through the same chat model
-seam as answers (``get_chat_model().complete``) with the ``summarize`` prompt from the prompts app.
+``ExtractiveSummarizer`` needs no model (the embedded default). The model-written summary composes the chat model
+with the ``summarize`` prompt, so it lives with the app that composes them: ``chat.memory.LLMSummarizer``.
 """
 
 from __future__ import annotations
@@ -10,13 +10,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from protostar.tokens import count_tokens, truncate_to_tokens
+from protostar.seams import seam
+from protostar.tokens import truncate_to_tokens
+from summaries.extractive import summarize
 
 
 @dataclass(frozen=True)
 class Turn:
     role: str  # "user" or "assistant"
     content: str
+    message_id: int = 0
+    # An answer that only quotes the documents (the offline answerer's): it says nothing retrieval cannot find again.
+    quoted: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class Summarizer(Protocol):
         ...
 
 
+get_summarizer = seam("SUMMARIZER_BACKEND", Summarizer)
+
+
 class ExtractiveSummarizer:
     """Keeps the sentences with names, numbers, dates, decisions and open questions (Korean and English), and only
     the strongest of each answer. Offline, deterministic, free: it spends no model tokens."""
@@ -44,40 +52,9 @@ class ExtractiveSummarizer:
     name = "extractive"
 
     def summarize(self, *, previous: str, turns: Sequence[Turn], language: str, max_tokens: int) -> SummaryResult:
-        from summaries.extractive import summarize
-
-        return SummaryResult(text=summarize(previous, [(t.role, t.content) for t in turns], max_tokens))
-
-
-class LLMSummarizer:
-    """Rolling summary written by the configured chat model with the admin-editable ``summarize`` prompt."""
-
-    def __init__(self) -> None:
-        from protostar.llm.registry import get_chat_model
-
-        self.model = get_chat_model()
-        self.name = f"llm:{getattr(self.model, 'model_name', '') or 'unknown'}"
-
-    def summarize(self, *, previous: str, turns: Sequence[Turn], language: str, max_tokens: int) -> SummaryResult:
-        from prompts.render import render_prompt
-        from protostar.llm.base import ChatRequest, LLMError
-
-        prompt = render_prompt(
-            "summarize",
-            previous_summary=previous,
-            turns=[{"role": turn.role, "content": turn.content} for turn in turns],
-            language=language,
-        )
-        request = ChatRequest(messages=[{"role": "user", "content": prompt}], language=language)
-        text, _usage = self.model.complete(request)
-        text = text.strip()
-        if not text:
-            raise LLMError("The language model returned an empty summary.", code="bad_response")
-        return SummaryResult(
-            text=bound_summary(text, max_tokens),
-            prompt_tokens=count_tokens(prompt),
-            completion_tokens=count_tokens(text),
-        )
+        # A quoted answer stays in the sequence (its question was answered) but contributes no facts of its own.
+        pairs = [(t.role, "" if t.quoted else t.content) for t in turns]
+        return SummaryResult(text=summarize(previous, pairs, max_tokens))
 
 
 def bound_summary(text: str, max_tokens: int) -> str:

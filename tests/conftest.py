@@ -11,13 +11,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.test import override_settings
+
+from tests.llmserver import LLMTestServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class FastPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """The production algorithm and name with a single iteration. Every test creates users, and the real iteration
+    count makes each password hash a noticeable share of a test on a loaded machine. A hash stores its iteration
+    count, so the servers and workers the tests start (with the production hasher) still verify these passwords."""
+
+    iterations = 1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> Iterator[None]:
+    with override_settings(PASSWORD_HASHERS=["tests.conftest.FastPBKDF2PasswordHasher", *settings.PASSWORD_HASHERS]):
+        yield
+
+
 def worker_database_url() -> str:
     """The URL of the database pytest-django created, for worker processes started by tests."""
-    from django.conf import settings
     from django.db import connection
 
     base = settings.DATABASE_URL.rsplit("/", 1)[0]
@@ -136,14 +154,31 @@ def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1, messa
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
-@pytest.fixture
-def temporary_chat_worker(django_db_setup, django_db_blocker, tmp_path) -> Iterator[WorkerProcess]:
-    """A chat worker (the Procfile's threaded class) for one test, so every queue has a live worker.
+CHAT_WORKER_CLASS = "chat.worker.ThreadedWorker"
 
-    It is stopped at the end of the test: a second chat worker alive during the chat tests would take their jobs.
-    """
-    worker = WorkerProcess(["chat"], log_path=tmp_path / "chat-worker.log", worker_class="chat.worker.ThreadedWorker")
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[LLMTestServer]:
+    server = LLMTestServer(port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chat_worker(django_db_setup, django_db_blocker, llm_server, tmp_path_factory) -> Iterator[WorkerProcess]:
+    """The one process serving the ``chat`` queue in the whole session (the Procfile's threaded class).
+
+    Every test that needs a live chat worker shares it: a second one would take half of the chat tests' jobs, and
+    each start loads the embedder again."""
+    env = {
+        "LLM_BASE_URL": llm_server.base_url,
+        "CHAT_MODEL_BACKEND": "protostar.llm.openai.OpenAIChatModel",
+        "LLM_MAX_RETRIES": "0",
+        "LLM_TIMEOUT": "2",
+        "CHAT_WORKER_THREADS": "32",
+    }
+    log = tmp_path_factory.mktemp("chat-worker") / "chat.log"
     with django_db_blocker.unblock():
-        worker.start()
+        worker = WorkerProcess(["chat"], log_path=log, extra_env=env, worker_class=CHAT_WORKER_CLASS).start()
     yield worker
     worker.stop()

@@ -160,7 +160,7 @@ def match_tokens(
     received_at: dict[str, float],
 ) -> Tally:
     """Match each client's token events against the model's emissions (by question tag and token text)."""
-    from protostar.llm.testserver import split_pieces
+    from tests.llmserver import split_pieces
 
     relay, model_to_redis, redis_to_client, ttft_added, ttft_user, accepted = [], [], [], [], [], []
     relay_at: list[tuple[float, float]] = []

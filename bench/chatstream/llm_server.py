@@ -12,8 +12,8 @@ from bench.chatstream.common import TAG
 
 def serve_llm(port: int) -> None:
     """The stock scripted server plus an emission log (``GET /_emissions``, ``POST /_emissions_clear``)."""
-    from protostar.llm.testserver import LLMTestServer
-    from protostar.llm.testserver.handler import Handler, Server
+    from tests.llmserver import LLMTestServer
+    from tests.llmserver.handler import Handler, Server
 
     log: list[tuple[str, str, float]] = []
     lock = threading.Lock()

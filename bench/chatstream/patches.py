@@ -133,7 +133,7 @@ def minimal_warm_up() -> None:
     from chat import answering
 
     def warm_up() -> None:
-        from protostar.llm.registry import get_embedder
+        from protostar.llm.base import get_embedder
         from protostar.tokens import count_tokens
 
         count_tokens("warm up")

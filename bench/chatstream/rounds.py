@@ -43,7 +43,7 @@ def ttft_split(results: list[ClientResult], received_at: dict[str, float]) -> tu
 def run_round(stack: Stack, cookies: list[str], n: int, args, *, ramp: float, tap: bool, label: str) -> dict:
     from django.conf import settings
 
-    from protostar.llm.testserver import split_pieces
+    from tests.llmserver import split_pieces
 
     expected = split_pieces(reply_text(args.tokens))
     control(stack.llm_url, "/_reset", {})

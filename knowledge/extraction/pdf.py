@@ -15,8 +15,8 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedErr
 
 from knowledge.extraction.base import ExtractedDocument, ExtractionError, PageSpan, normalize_text, too_much_text
 
-# pypdf's own cap is 75 MB per decoded stream, which bounds memory but not CPU (parsing a 70 MB content stream
-# took ~14 s here). No real page needs 20 MB of drawing instructions; a larger one is treated as hostile.
+# pypdf's own cap is 75 MB per decoded stream, which bounds memory but not CPU (parsing a content stream near that
+# cap takes many seconds of CPU). No real page needs 20 MB of drawing instructions; a larger one is treated as hostile.
 STREAM_LIMIT_BYTES = 20 * 1024 * 1024
 PAGE_SEPARATOR = "\n\n"
 _LIMITS = {

@@ -6,11 +6,11 @@ import pgvector.django.sparsevec
 import pgvector.django.vector
 from django.db import migrations, models
 
+from protostar.text import detect_language
+
 
 def backfill_language(apps, schema_editor):
     # Existing chunks keep working with the chunk-level lists; their windows come with the next reprocessing.
-    from protostar.tokens import detect_language
-
     Chunk = apps.get_model("knowledge", "Chunk")
     for chunk in Chunk.objects.only("id", "text").iterator(chunk_size=500):
         Chunk.objects.filter(pk=chunk.pk).update(language=detect_language(chunk.text))

@@ -6,6 +6,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
+from django.conf import settings
+
+from protostar.seams import seam
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -130,10 +134,13 @@ class ChatModel(Protocol):
         ...
 
 
-def count_tokens(text: str) -> int:
-    """Token count for usage records: exact via ``protostar.tokens``; a rough estimate only if that is missing."""
-    try:
-        from protostar.tokens import count_tokens as exact_count
-    except ImportError:
-        return len(text) // 4
-    return exact_count(text)
+get_embedder = seam("EMBEDDER_BACKEND", Embedder)
+get_chat_model = seam("CHAT_MODEL_BACKEND", ChatModel)
+
+
+def get_sparse_embedder() -> SparseEmbedder | None:
+    """The embedder's sparse side, when it has one and the sparse list is on (SEARCH_SPARSE_WEIGHT > 0)."""
+    embedder = get_embedder()
+    if settings.SEARCH_SPARSE_WEIGHT > 0 and isinstance(embedder, SparseEmbedder):
+        return embedder
+    return None

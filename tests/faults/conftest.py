@@ -26,7 +26,7 @@ FAST_RECOVERY = {
 
 @pytest.fixture(scope="module")
 def llm() -> Iterator:
-    from protostar.llm.testserver import LLMTestServer
+    from tests.llmserver import LLMTestServer
 
     server = LLMTestServer(port=0).start()
     yield server

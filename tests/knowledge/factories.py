@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from knowledge.lexical import search_terms_text
 from knowledge.models import Chunk, Document
-from protostar.llm.registry import get_embedder
-from protostar.tokens import detect_language
+from protostar.llm.base import get_embedder
+from protostar.text import detect_language
 
 
 def ready_document(*, title: str, chunks: Sequence[tuple[str, str]], **fields) -> Document:

@@ -10,7 +10,7 @@ import pytest
 
 from knowledge import query_embedding
 from knowledge.query_embedding import lower_priority, query_embeddings, sparse_literal
-from protostar.llm.registry import get_embedder
+from protostar.llm.base import get_embedder
 
 
 @pytest.mark.parametrize("query", ["How many days of paid leave do employees get?", "연차 휴가는 며칠인가요?"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Group
@@ -11,10 +12,11 @@ from knowledge import search
 from knowledge.ingestion import document_ingest
 from knowledge.models import Document
 from knowledge.search import SearchError, search_chunks
-from knowledge.services import document_upload
-from protostar.llm.registry import get_embedder
+from knowledge.services import document_delete, document_upload
+from protostar.llm.base import get_embedder
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Each test runs in a transaction rolled back at its end; the corpus below is committed once for the module.
+pytestmark = pytest.mark.django_db
 
 DOCUMENTS = {
     "pump.md": "# XR-7710 pump manual\n\nThe XR-7710 pump needs a new seal kit every 18 months. "
@@ -29,14 +31,28 @@ DOCUMENTS = {
 }
 
 
-@pytest.fixture
-def corpus(monkeypatch) -> dict[str, Document]:
-    monkeypatch.setattr("knowledge.services.document_ingest_enqueue", lambda *, document_id: None)
-    documents = {}
-    for name, text in DOCUMENTS.items():
-        outcome = document_upload(data=text.encode(), filename=name)
-        documents[name] = document_ingest(document_id=outcome.document.pk)
-    return documents
+@pytest.fixture(scope="module")
+def corpus(django_db_setup, django_db_blocker) -> Iterator[dict[str, Document]]:
+    """The documents above, uploaded and ingested once for the module (ingestion embeds every chunk and sentence
+    window, the slow part). What a test changes (a group on a document, windows deleted) is rolled back with it."""
+    with django_db_blocker.unblock(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr("knowledge.services.document_ingest_enqueue", lambda *, document_id: None)
+        documents = {}
+        for name, text in DOCUMENTS.items():
+            outcome = document_upload(data=text.encode(), filename=name)
+            documents[name] = document_ingest(document_id=outcome.document.pk)
+    yield documents
+    with django_db_blocker.unblock():
+        for document in documents.values():
+            document_delete(document=document)
+
+
+@pytest.fixture(autouse=True)
+def only_own_documents(request) -> None:
+    """Tests that build their own documents rank all of them: the module's corpus is deleted inside their
+    transaction (and comes back when it rolls back)."""
+    if "corpus" not in request.fixturenames:
+        Document.objects.all().delete()
 
 
 def _top_files(hits, n: int = 3) -> list[str]:

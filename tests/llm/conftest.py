@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from protostar.llm.testserver import LLMTestServer
+from tests.llmserver import LLMTestServer
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from protostar.llm import registry
-from protostar.llm.base import ChatRequest, LLMError
+from protostar.llm.base import ChatRequest, LLMError, get_chat_model, get_embedder
 from protostar.llm.openai import OpenAIChatModel, OpenAIEmbedder
-from protostar.llm.testserver import LLMTestServer, split_pieces
 from protostar.tokens import count_tokens
+from tests.llmserver import LLMTestServer, split_pieces
 
 REPLY = "Refunds are accepted within 30 days of purchase [S1]. 환불은 구매 후 30일 이내에 가능합니다 [S2]."
 REQUEST = ChatRequest(
@@ -45,7 +44,7 @@ def closed_port() -> int:
 
 def test_paced_stream_yields_each_piece_as_it_arrives(remote_llm):
     remote_llm.script(reply=REPLY, tokens_per_second=40)
-    pieces, error = read_until_error(registry.get_chat_model().stream(REQUEST))
+    pieces, error = read_until_error(get_chat_model().stream(REQUEST))
     assert error is None
     assert pieces == split_pieces(REPLY)
 
@@ -54,7 +53,7 @@ def test_pieces_that_arrived_while_the_reader_was_busy_come_out_joined(remote_ll
     import time
 
     remote_llm.script(reply=REPLY)
-    stream = registry.get_chat_model().stream(REQUEST)
+    stream = get_chat_model().stream(REQUEST)
     pieces = []
     for piece in stream:
         pieces.append(piece)
@@ -65,7 +64,7 @@ def test_pieces_that_arrived_while_the_reader_was_busy_come_out_joined(remote_ll
 
 def test_stream_yields_scripted_tokens_in_order(remote_llm):
     remote_llm.script(reply=REPLY)
-    stream = registry.get_chat_model().stream(REQUEST)
+    stream = get_chat_model().stream(REQUEST)
 
     pieces, error = read_until_error(stream)
 
@@ -82,7 +81,7 @@ def test_stream_yields_scripted_tokens_in_order(remote_llm):
 
 def test_usage_is_counted_locally_when_the_server_sends_none(remote_llm):
     remote_llm.script(reply=REPLY, include_usage=False)
-    stream = registry.get_chat_model().stream(REQUEST)
+    stream = get_chat_model().stream(REQUEST)
 
     assert "".join(stream) == REPLY
     assert stream.usage.completion_tokens == count_tokens(REPLY)
@@ -93,7 +92,7 @@ def test_usage_is_counted_locally_when_the_server_sends_none(remote_llm):
 def test_server_error_raises_after_the_sdk_retries(remote_llm):
     remote_llm.script(fail="500")
 
-    pieces, error = read_until_error(registry.get_chat_model().stream(REQUEST))
+    pieces, error = read_until_error(get_chat_model().stream(REQUEST))
 
     assert pieces == []
     assert error is not None and error.code == "server_error" and error.transient
@@ -104,7 +103,7 @@ def test_server_error_raises_after_the_sdk_retries(remote_llm):
 def test_rate_limit_waits_for_retry_after_then_succeeds(remote_llm):
     remote_llm.script(fail="429", retry_after=1, times=1)
 
-    text = "".join(registry.get_chat_model().stream(REQUEST))
+    text = "".join(get_chat_model().stream(REQUEST))
 
     assert text.startswith("This is a test answer") and "[S1]" in text
     first, second = remote_llm.requests
@@ -116,7 +115,7 @@ def test_persistent_rate_limit_maps_to_rate_limited(remote_llm, settings):
     remote_llm.script(fail="429")
 
     with pytest.raises(LLMError) as caught:
-        registry.get_chat_model().complete(REQUEST)
+        get_chat_model().complete(REQUEST)
 
     assert caught.value.code == "rate_limited"
     assert "HTTP 429" in str(caught.value)
@@ -128,7 +127,7 @@ def test_closed_port_is_reported_unreachable(settings):
     settings.LLM_MAX_RETRIES = 0
     settings.CHAT_MODEL_BACKEND = "protostar.llm.openai.OpenAIChatModel"
 
-    pieces, error = read_until_error(registry.get_chat_model().stream(REQUEST))
+    pieces, error = read_until_error(get_chat_model().stream(REQUEST))
 
     assert pieces == []
     assert error is not None and error.code == "unreachable"
@@ -140,7 +139,7 @@ def test_stall_mid_stream_hits_the_read_timeout(remote_llm, settings):
     remote_llm.script(reply=REPLY, stall_after_tokens=2)
     started = time.monotonic()
 
-    pieces, error = read_until_error(registry.get_chat_model().stream(REQUEST))
+    pieces, error = read_until_error(get_chat_model().stream(REQUEST))
 
     assert "".join(pieces) == "".join(split_pieces(REPLY)[:2])
     assert error is not None and error.code == "timeout"
@@ -153,7 +152,7 @@ def test_stalled_completion_times_out_after_the_sdk_retries(remote_llm, settings
     remote_llm.script(fail="stall")
 
     with pytest.raises(LLMError) as caught:
-        registry.get_chat_model().complete(REQUEST)
+        get_chat_model().complete(REQUEST)
 
     assert caught.value.code == "timeout" and "did not respond within 0.3 s" in str(caught.value)
     assert len(remote_llm.requests) == 2
@@ -164,7 +163,7 @@ def test_stream_ending_before_done_raises_interrupted_after_the_partial_text(rem
     # "cut" ends the HTTP body cleanly (the SDK just stops), "abort" resets the connection mid-body.
     remote_llm.script(reply=REPLY, fail=fail, cut_after_tokens=3)
 
-    pieces, error = read_until_error(registry.get_chat_model().stream(REQUEST))
+    pieces, error = read_until_error(get_chat_model().stream(REQUEST))
 
     assert "".join(pieces) == "".join(split_pieces(REPLY)[:3])
     assert error is not None and error.code == "stream_interrupted"
@@ -173,7 +172,7 @@ def test_stream_ending_before_done_raises_interrupted_after_the_partial_text(rem
 
 def test_close_from_another_thread_ends_a_stalled_stream_within_a_second(remote_llm):
     remote_llm.script(reply=REPLY, stall_after_tokens=2)  # LLM_TIMEOUT is 10 s: only close() can end this
-    stream = registry.get_chat_model().stream(REQUEST)
+    stream = get_chat_model().stream(REQUEST)
     closed_at: list[float] = []
 
     def close_soon() -> None:
@@ -196,7 +195,7 @@ def test_close_from_another_thread_ends_a_stalled_stream_within_a_second(remote_
 
 def test_close_during_retry_after_wait_ends_iteration_promptly(remote_llm):
     remote_llm.script(fail="429", retry_after=2, times=1)
-    stream = registry.get_chat_model().stream(REQUEST)
+    stream = get_chat_model().stream(REQUEST)
     threading.Timer(0.3, stream.close).start()
     started = time.monotonic()
 
@@ -209,7 +208,7 @@ def test_close_during_retry_after_wait_ends_iteration_promptly(remote_llm):
 def test_non_streaming_completion_returns_text_and_usage(remote_llm):
     remote_llm.script(reply=REPLY)
 
-    text, usage = registry.get_chat_model().complete(REQUEST)
+    text, usage = get_chat_model().complete(REQUEST)
 
     assert text == REPLY
     assert usage.completion_tokens == len(split_pieces(REPLY))
@@ -258,7 +257,7 @@ def test_correct_key_and_model_are_accepted(strict_server):
 def test_embedder_batches_and_returns_vectors_of_the_configured_dimension(remote_llm, settings):
     settings.EMBEDDING_BATCH_SIZE = 2
     texts = ["refund policy", "환불 정책", "shipping times", "배송 기간", "refund policy"]
-    embedder = registry.get_embedder()
+    embedder = get_embedder()
 
     vectors = embedder.embed_passages(texts)
 
@@ -274,7 +273,7 @@ def test_embedder_reports_a_dimension_mismatch_readably(remote_llm):
     remote_llm.script(embedding_dimensions=256)
 
     with pytest.raises(LLMError) as caught:
-        registry.get_embedder().embed_query("refund policy")
+        get_embedder().embed_query("refund policy")
 
     assert caught.value.code == "dimension_mismatch"
     message = str(caught.value)
@@ -299,7 +298,7 @@ def test_embedder_server_error_maps_to_llm_error(remote_llm, settings):
     remote_llm.script(fail="503")
 
     with pytest.raises(LLMError) as caught:
-        registry.get_embedder().embed_passages(["a"])
+        get_embedder().embed_passages(["a"])
 
     assert caught.value.code == "server_error"
     assert f"The embedding server at {remote_llm.base_url}" in str(caught.value)
@@ -339,7 +338,7 @@ def test_a_process_that_streamed_exits_without_leaked_connections(llm_server):
 
 
 def test_prepare_makes_the_process_loops_client_without_calling_the_server(remote_llm):
-    from protostar.llm import aio
+    from protostar import aio
 
     model = OpenAIChatModel()
     model.prepare()

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from protostar.llm.testserver import remote_requests, remote_reset, remote_script, split_pieces
+from tests.llmserver import remote_requests, remote_reset, remote_script, split_pieces
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = [{"role": "user", "content": "Sources: [S2] shipping, [S1] refunds. How long do refunds take?"}]
@@ -107,7 +107,7 @@ def test_models_are_listed_for_the_sdk(llm_server):
 
 def test_server_process_is_scripted_and_inspected_over_http():
     process = subprocess.Popen(
-        [sys.executable, "-m", "protostar.llm.testserver", "--port", "0", "--print-url"],
+        [sys.executable, "-m", "tests.llmserver", "--port", "0", "--print-url"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

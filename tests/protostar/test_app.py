@@ -16,7 +16,7 @@ from tests.conftest import ROOT, wait_until
 
 
 @pytest.mark.django_db
-def test_healthz_is_200_when_every_part_and_worker_is_up(client, live_workers, temporary_chat_worker):
+def test_healthz_is_200_when_every_part_and_worker_is_up(client, live_workers, chat_worker):
     response = client.get("/healthz")
     assert response.status_code == 200, response.content
     assert response.json()["ok"] is True
@@ -25,7 +25,7 @@ def test_healthz_is_200_when_every_part_and_worker_is_up(client, live_workers, t
 
 @pytest.mark.django_db
 @pytest.mark.timeout(120)
-def test_healthz_is_503_while_storage_is_down(client, admin_client, live_workers, temporary_chat_worker):
+def test_healthz_is_503_while_storage_is_down(client, admin_client, live_workers, chat_worker):
     launcher = Launcher(Path(os.environ["PROTOSTAR_DATA_DIR"]))
     launcher.down(["s3"])
     try:

@@ -78,7 +78,7 @@ def test_storage_rejects_wrong_secret():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("queue_name", ["chat", "knowledge", "summaries", "default"])
-def test_job_on_each_queue_runs_in_a_real_worker_process(live_workers, temporary_chat_worker, queue_name):
+def test_job_on_each_queue_runs_in_a_real_worker_process(live_workers, chat_worker, queue_name):
     queue = django_rq.get_queue(queue_name)
     job = queue.enqueue("protostar.jobs.probe", queue_name)
     wait_until(lambda: job.refresh() or job.is_finished or job.is_failed, timeout=30, message="probe job")

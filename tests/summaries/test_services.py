@@ -170,7 +170,7 @@ def test_job_for_a_deleted_conversation_returns_quietly(user, small_trigger):
 
 @pytest.mark.django_db
 def test_llm_summarizer_uses_the_summarize_prompt_and_records_its_cost(user, small_trigger, memory_llm):
-    small_trigger.SUMMARIZER_BACKEND = "summaries.summarizers.LLMSummarizer"
+    small_trigger.SUMMARIZER_BACKEND = "chat.memory.LLMSummarizer"
     memory_llm.script(reply="- User: Mina Park, budget 45,000 USD.\n- Decided: Acme Corp.")
     conversation = make_conversation(user, [english_exchange(i) for i in range(5)])
     summary = services.memory_update(conversation_id=conversation.pk)
@@ -184,7 +184,7 @@ def test_llm_summarizer_uses_the_summarize_prompt_and_records_its_cost(user, sma
 def test_summarizer_failure_keeps_the_previous_memory(user, small_trigger, memory_llm):
     conversation = make_conversation(user, [english_exchange(i) for i in range(5)])
     first = services.memory_update(conversation_id=conversation.pk)  # offline: version 1
-    small_trigger.SUMMARIZER_BACKEND = "summaries.summarizers.LLMSummarizer"
+    small_trigger.SUMMARIZER_BACKEND = "chat.memory.LLMSummarizer"
     for i in range(5, 10):
         add_exchange(conversation, *english_exchange(i))
     memory_llm.script(fail="500")
@@ -196,3 +196,20 @@ def test_summarizer_failure_keeps_the_previous_memory(user, small_trigger, memor
     memory_llm.script(reply="- Teams 0-7: leave days recorded.")
     assert tasks.update_memory(conversation.pk) == 2
     assert_contiguous(conversation)
+
+
+def test_turns_come_from_chat_messages_with_extractive_answers_marked_as_quoted(user, small_trigger):
+    from chat.memory import MessageTurns
+
+    conversation = make_conversation(user, [english_exchange(0), korean_exchange(1)])
+    conversation.messages.filter(role="assistant", content__startswith="1팀").update(model_name="extractive")
+
+    turns = MessageTurns().settled_turns(conversation_id=conversation.pk, after_id=0)
+
+    assert [(turn.role, turn.quoted) for turn in turns] == [
+        ("user", False),
+        ("assistant", False),
+        ("user", False),
+        ("assistant", True),
+    ]
+    assert [turn.message_id for turn in turns] == sorted(conversation.messages.values_list("pk", flat=True))

@@ -1,4 +1,4 @@
-"""``python -m protostar.llm.testserver --port 0 --print-url``: serve until SIGTERM (benchmarks run it this way)."""
+"""``python -m tests.llmserver --port 0 --print-url``: serve until SIGTERM (benchmarks run it this way)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import signal
 import threading
 
-from protostar.llm.testserver import LLMTestServer
+from tests.llmserver import LLMTestServer
 
 
 def main(argv: list[str] | None = None) -> None:

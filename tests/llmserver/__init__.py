@@ -11,7 +11,7 @@ In-process::
         ...  # point LLM_BASE_URL at server.base_url
         server.requests  # what it received
 
-Out of process: ``python -m protostar.llm.testserver --port 0 --print-url`` prints the base URL and serves until
+Out of process: ``python -m tests.llmserver --port 0 --print-url`` prints the base URL and serves until
 SIGTERM; ``remote_script(base_url, ...)`` / ``remote_requests(base_url)`` drive it over HTTP
 (``POST /_script``, ``GET /_requests``, ``POST /_reset``).
 
@@ -28,9 +28,9 @@ import urllib.request
 from dataclasses import asdict
 from typing import Any
 
-from protostar.llm.testserver.content import default_reply, hashed_embedding, split_pieces
-from protostar.llm.testserver.handler import Handler, Server
-from protostar.llm.testserver.script import DEFAULT_MODEL, Script, ScriptBook
+from tests.llmserver.content import default_reply, hashed_embedding, split_pieces
+from tests.llmserver.handler import Handler, Server
+from tests.llmserver.script import DEFAULT_MODEL, Script, ScriptBook
 
 __all__ = [
     "LLMTestServer",

@@ -14,11 +14,11 @@ from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from protostar.llm.testserver.content import count_words, default_reply, hashed_embedding, split_pieces, text_of
-from protostar.llm.testserver.script import DEFAULT_MODEL, HTTP_FAILURES, MAX_STALL_SECONDS, STREAM_FAILURES, Script
+from tests.llmserver.content import count_words, default_reply, hashed_embedding, split_pieces, text_of
+from tests.llmserver.script import DEFAULT_MODEL, HTTP_FAILURES, MAX_STALL_SECONDS, STREAM_FAILURES, Script
 
 if TYPE_CHECKING:
-    from protostar.llm.testserver import LLMTestServer
+    from tests.llmserver import LLMTestServer
 
 
 class Server(ThreadingHTTPServer):

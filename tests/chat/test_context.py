@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from chat.context import build_context
 from protostar.tokens import count_tokens, encode, get_encoding
 from summaries import services
-from summaries.context import build_context
 from tests.summaries.conftest import add_exchange, english_exchange, korean_exchange, make_conversation
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +22,11 @@ def hit(rank: int, text: str) -> SimpleNamespace:
 
 def hits(count: int = 6, words: int = 120) -> list[SimpleNamespace]:
     return [hit(i, f"Passage {i}: " + " ".join(f"fact{i}-{w}" for w in range(words))) for i in range(1, count + 1)]
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("asker", password="pw-123456")
 
 
 @pytest.fixture

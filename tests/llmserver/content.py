@@ -8,9 +8,12 @@ import math
 import re
 from typing import Any
 
+from protostar.text import split_pieces
+
+__all__ = ["count_words", "default_reply", "hashed_embedding", "split_pieces", "text_of"]
+
 LABEL = re.compile(r"\[(S\d+)\]")
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
-PIECE = re.compile(r"\s*\S+|\s+")
 WORD = re.compile(r"\w+")
 
 
@@ -34,11 +37,6 @@ def default_reply(messages: list[dict[str, Any]]) -> str:
     if labels:
         return f"This is a test answer grounded in the provided sources. Sources: {cited}"
     return "This is a test answer. The prompt contained no sources."
-
-
-def split_pieces(text: str) -> list[str]:
-    """About one word per piece, leading whitespace attached; joined they equal ``text`` exactly."""
-    return PIECE.findall(text)
 
 
 def count_words(messages: list[dict[str, Any]]) -> int:

@@ -16,9 +16,12 @@ from typing import Any
 from django.conf import settings
 
 from chat.models import Message
+from chat.selectors import turns_between
+from prompts.render import prompt_renderer
 from protostar.llm.base import ChatRequest, Passage
-from protostar.tokens import count_tokens, detect_language, truncate_to_tokens
-from summaries import selectors
+from protostar.text import detect_language
+from protostar.tokens import count_tokens, truncate_to_tokens
+from summaries.selectors import summary_latest
 
 
 @dataclass
@@ -42,7 +45,7 @@ def build_context(*, message: Message, hits: Sequence[Any], focus: str = "") -> 
     passages = fit_passages(hits, min(settings.CONTEXT_BUDGET_PASSAGES, room), render_system, base)
     plain_system = render_system(passages, "")
     room = total - count_tokens(plain_system) - count_tokens(question)
-    summary = selectors.summary_latest(conversation_id=message.conversation_id)
+    summary = summary_latest(conversation_id=message.conversation_id)
     system = plain_system
     if summary is not None and room > 0:
         memory = truncate_to_tokens(summary.text, min(settings.CONTEXT_BUDGET_MEMORY, room))
@@ -73,8 +76,6 @@ SystemRenderer = Callable[[Sequence[Passage], str], str]
 def system_renderer(language: str) -> SystemRenderer:
     """Renders the answer system prompt with given passages and memory. The active version is looked up once: a
     build renders it several times to fit the budgets, and all of them must use the same version."""
-    from prompts.render import prompt_renderer
-
     render = prompt_renderer("answer_system")
 
     def render_system(passages: Sequence[Passage], memory: str) -> str:
@@ -126,7 +127,7 @@ def recent_window(message: Message, *, after_id: int, budget: int) -> list[dict[
     in the middle of an exchange. Only the newest turn is cut to fit when it alone is too long.
     """
     question_id = message.reply_to_id or message.pk
-    turns = selectors.turns_between(conversation_id=message.conversation_id, after_id=after_id, before_id=question_id)
+    turns = turns_between(conversation_id=message.conversation_id, after_id=after_id, before_id=question_id)
     picked: list[dict[str, str]] = []
     used = 0
     for turn in reversed(turns):
@@ -145,5 +146,5 @@ def recent_window(message: Message, *, after_id: int, budget: int) -> list[dict[
 def full_history_tokens(message: Message, plain_system: str, question: str) -> int:
     """System prompt (same passages, no memory) + every earlier finished message + the whole question."""
     question_id = message.reply_to_id or message.pk
-    history = selectors.turns_between(conversation_id=message.conversation_id, before_id=question_id)
+    history = turns_between(conversation_id=message.conversation_id, before_id=question_id)
     return count_tokens(plain_system) + sum(count_tokens(turn.content) for turn in history) + count_tokens(question)
