@@ -274,6 +274,13 @@ EXTRACT_MAX_CHARS = _typed(env.int, "EXTRACT_MAX_CHARS", 5_000_000)
 CHUNK_TARGET_TOKENS = _typed(env.int, "CHUNK_TARGET_TOKENS", 300)
 CHUNK_OVERLAP_TOKENS = _typed(env.int, "CHUNK_OVERLAP_TOKENS", 40)
 INGEST_JOB_TIMEOUT = _typed(env.int, "INGEST_JOB_TIMEOUT", 1800)
+# Who may read a new document when its uploader does not say: "staff" (private until published) or "all_users".
+# ("groups" needs groups, so it cannot be a default.)
+DOCUMENT_DEFAULT_VISIBILITY = _str("DOCUMENT_DEFAULT_VISIBILITY", "staff")
+if DOCUMENT_DEFAULT_VISIBILITY not in ("staff", "all_users"):
+    raise ImproperlyConfigured(
+        f"DOCUMENT_DEFAULT_VISIBILITY must be 'staff' or 'all_users', not {DOCUMENT_DEFAULT_VISIBILITY!r}."
+    )
 
 # --- Retrieval ------------------------------------------------------------------------------------------------
 SEARCH_RRF_K = _typed(env.int, "SEARCH_RRF_K", 20)

@@ -53,6 +53,7 @@ def make_document(title: str = "취업규칙", *, groups: list[Group] | None = N
         sha256=uuid.uuid4().hex + uuid.uuid4().hex,
         status=Document.Status.READY,
         page_count=12,
+        visibility=Document.Visibility.GROUPS if groups else Document.Visibility.ALL_USERS,
     )
     if groups:
         document.allowed_groups.set(groups)
