@@ -103,6 +103,7 @@ def test_open_answers_are_capped_per_user_and_a_stop_makes_room(client, alice, b
         comm = communicator(cookie)
         assert (await comm.connect())[0]
         await send(comm, {"type": "stop", "message": replies[0]["message"]})
+        await send(comm, {"type": "resume", "message": replies[0]["message"], "after_seq": 0})
         await receive_until(comm, {"end"})
         await send(comm, {"type": "ask", "conversation": None, "content": "Remote work?", "client_id": "after"})
         reply = await receive(comm)

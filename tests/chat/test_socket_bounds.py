@@ -36,7 +36,7 @@ def no_chat_jobs():
 
 def test_a_user_cannot_open_more_sockets_than_allowed_and_others_are_unaffected(client, alice, bob, settings):
     settings.CHAT_MAX_SOCKETS_PER_USER = 2
-    alice_cookie, bob_cookie = session_cookie(client, alice), session_cookie(client, bob)
+    alice_cookie, bob_cookie = session_cookie(client, alice), session_cookie(client.__class__(), bob)
 
     async def scenario():
         first, second, third = communicator(alice_cookie), communicator(alice_cookie), communicator(alice_cookie)
