@@ -50,7 +50,10 @@ def _range(request: HttpRequest) -> tuple[RangeForm, date, date, int | None]:
     if form.is_bound and form.is_valid():
         return form, form.cleaned_data["since"], form.cleaned_data["until"], form.cleaned_data.get("user")
     until = timezone.localdate()
-    return form, until - timedelta(days=DEFAULT_DAYS - 1), until, None
+    since = until - timedelta(days=DEFAULT_DAYS - 1)
+    if not form.is_bound:
+        form = RangeForm(initial={"since": since.isoformat(), "until": until.isoformat()})
+    return form, since, until, None
 
 
 @admin.register(UsageDay)

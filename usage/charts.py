@@ -28,6 +28,7 @@ class Bar:
     label: str
     show_label: bool
     total: int
+    total_label: str
     top: float
     segments: list[Segment]
 
@@ -66,6 +67,7 @@ def daily_token_bars(rows: list[UsageRow]) -> dict:
                 label=row.label[5:],  # MM-DD
                 show_label=index % every == 0,
                 total=row.total_tokens,
+                total_label=compact(row.total_tokens),
                 top=round(bottom - 4, 1),
                 segments=segments,
             )
