@@ -348,7 +348,7 @@ if not 0 <= CHAT_QUERY_NICENESS <= 19:
 CHAT_ASKS_PER_MINUTE = _typed(env.int, "CHAT_ASKS_PER_MINUTE", 20)
 CHAT_MAX_OPEN_ANSWERS = _typed(env.int, "CHAT_MAX_OPEN_ANSWERS", 10)
 # Answer jobs of one user in the shared queue or running; the rest wait in the user's own backlog (never 0).
-CHAT_USER_ACTIVE_ANSWERS = _typed(env.int, "CHAT_USER_ACTIVE_ANSWERS", 4)
+CHAT_USER_ACTIVE_ANSWERS = _typed(env.int, "CHAT_USER_ACTIVE_ANSWERS", 2)
 CHAT_MAX_SOCKETS_PER_USER = _typed(env.int, "CHAT_MAX_SOCKETS_PER_USER", 10)
 # Answers one socket, and one user's sockets together (per server process), follow at once.
 CHAT_MAX_READERS_PER_SOCKET = _typed(env.int, "CHAT_MAX_READERS_PER_SOCKET", 8)

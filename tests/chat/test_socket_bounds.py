@@ -145,3 +145,58 @@ def test_a_socket_closes_when_its_session_ends(client, alice, bob, settings, end
     closed, reply = async_to_sync(scenario)()
     assert closed == {"type": "websocket.close", "code": 4401}
     assert reply["code"] == "not_found"
+
+
+def test_a_client_that_does_not_read_is_closed_with_4408_and_can_resume_later(
+    django_user_model, django_db_blocker, tmp_path, monkeypatch
+):
+    """Through a real daphne and a real TCP client whose receive window stays full."""
+    import json
+    import socket
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from chat.models import Conversation
+    from tests.chat.test_browser import Daphne
+    from tests.conftest import wait_until
+
+    user = django_user_model.objects.create_user("slow-reader", password="pw-123456")
+    from django.test import Client
+
+    cookie = session_cookie(Client(), user).decode()
+    conversation = Conversation.objects.create(owner=user, title="긴 답변")
+    question = Message.objects.create(conversation=conversation, role="user", content="긴 답변?", status="complete")
+    text = "연차 규정 Leave policy. " * 20_000  # ~500 KB of stored answer
+    answer = Message.objects.create(
+        conversation=conversation, role="assistant", reply_to=question, content=text, status="complete"
+    )
+    monkeypatch.setenv("CHAT_SOCKET_SEND_BUFFER_BYTES", "65536")
+    with django_db_blocker.unblock():
+        server = Daphne(tmp_path / "daphne.log").start()
+    url = f"ws://127.0.0.1:{server.port}/ws/chat/"
+    headers = {"Cookie": cookie}
+    try:
+        raw = socket.create_connection(("127.0.0.1", server.port))
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # max_queue=1: the client stops taking data off the socket as soon as one frame waits unread.
+        slow = connect(url, sock=raw, origin=server.url, additional_headers=headers, max_size=None, max_queue=1)
+        for _ in range(10):
+            slow.send(json.dumps({"type": "resume", "message": answer.pk, "after_seq": 0}))
+        log = tmp_path / "daphne.log"
+        wait_until(lambda: "does not read" in log.read_text(), timeout=30, message="the slow client to be closed")
+        codes = []
+        try:
+            while True:
+                slow.recv(timeout=30)
+        except ConnectionClosed as closed:
+            codes.append(closed.rcvd.code if closed.rcvd else None)
+        assert codes == [4408]
+
+        with connect(url, origin=server.url, additional_headers=headers, max_size=None) as fresh:
+            fresh.send(json.dumps({"type": "resume", "message": answer.pk, "after_seq": 0}))
+            events = [json.loads(fresh.recv(timeout=30)) for _ in range(4)]
+        assert [event["type"] for event in events] == ["reset", "sources", "token", "end"]
+        assert events[2]["text"] == text.strip()
+    finally:
+        server.stop()
