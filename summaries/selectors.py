@@ -17,6 +17,8 @@ from summaries.models import ConversationSummary
 TURN_STATUSES = (Message.Status.COMPLETE, Message.Status.CANCELLED)
 UNSETTLED_STATUSES = (Message.Status.PENDING, Message.Status.STREAMING)
 STALE_JOB_FACTOR = 4
+# How many of the newest memory versions are looked at for one the owner may still be shown.
+VERSIONS_CHECKED = 20
 
 
 def summary_latest(*, conversation_id: int) -> ConversationSummary | None:
@@ -28,7 +30,10 @@ def summary_for_owner(*, conversation_id: int, user) -> tuple[ConversationSummar
     whether it is older than the latest (then the memory needs rebuilding without the answers that were lost)."""
     from knowledge.selectors import visible_document_ids
 
-    versions = list(ConversationSummary.objects.filter(conversation_id=conversation_id).order_by("-version"))
+    # Versions are cumulative: looking further back than a few only finds ranges the rebuild folds again anyway.
+    versions = list(
+        ConversationSummary.objects.filter(conversation_id=conversation_id).order_by("-version")[:VERSIONS_CHECKED]
+    )
     if not versions:
         return None, False
     visible = visible_document_ids(user=user, document_ids={pk for v in versions for pk in v.document_ids})
