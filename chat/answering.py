@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 from chat import events, selectors, services, streams
+from chat.admission import Refused, check_quota
 from chat.context import build_context
 from chat.models import Message
 from chat.rewriting import Turn, get_query_rewriter
@@ -85,8 +86,11 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
         # must drop what they showed before the new one arrives.
         owner.append(events.RESET, events.reset_data(reason="retry"))
     try:
-        query = retrieval_query(message)
         asker = message.conversation.owner
+        refusal = _over_quota(asker)
+        if refusal is not None:
+            return _finish(message, owner, refusal, watch)
+        query = retrieval_query(message)
         # Retrieval first waits its turn for the embedder: when many answers start at once, a connection held
         # meanwhile would keep one database backend per waiting answer (~100 at N = 100).
         connections.close_all()
@@ -111,6 +115,16 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
     _count_missing_usage(outcome, request)
     close_old_connections()
     return _finish(message, owner, outcome, watch)
+
+
+def _over_quota(user: Any) -> AnswerOutcome | None:
+    """A queued answer whose user used up a quota meanwhile fails before any model call (the rewriter's included)."""
+    try:
+        check_quota(user=user)
+    except Refused as refused:
+        # The refusal's sentence is what the user reads: it says when the quota resets.
+        return AnswerOutcome(status=Message.Status.FAILED, error_code=refused.code, error=refused.detail)
+    return None
 
 
 def _finish(message: Message, owner: streams.AnswerStream, outcome: AnswerOutcome, watch: Watch) -> str | None:

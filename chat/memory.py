@@ -7,11 +7,12 @@ The summaries app sits below chat and never imports it: it reads turns through i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from chat import selectors
 from chat.extractive import EXTRACTIVE_MODEL_NAME
-from chat.models import Message
+from chat.models import Conversation, Message
+from knowledge.selectors import visible_document_ids
 from prompts.render import render_prompt
 from protostar.llm.base import ChatRequest, LLMError, get_chat_model
 from protostar.tokens import count_tokens
@@ -24,16 +25,35 @@ def turn_from_message(message: Message) -> Turn:
         content=message.content,
         message_id=message.pk,
         quoted=message.model_name == EXTRACTIVE_MODEL_NAME,
+        document_ids=tuple(sorted({item["document_id"] for item in message.sources or [] if item.get("document_id")})),
     )
 
 
 class MessageTurns:
-    """The conversation's finished messages, up to the first answer still being written (and its question)."""
+    """The conversation's finished messages, up to the first answer still being written (and its question), without
+    the answers citing a document the owner can no longer read; the owner's access decides what memory may hold."""
 
     def settled_turns(self, *, conversation_id: int, after_id: int) -> list[Turn]:
+        owner = _owner(conversation_id)
+        if owner is None:
+            return []
+        hidden = selectors.hidden_answer_ids(conversation_id=conversation_id, user=owner)
         boundary = selectors.settled_boundary(conversation_id=conversation_id, after_id=after_id)
-        messages = selectors.turns_between(conversation_id=conversation_id, after_id=after_id, before_id=boundary)
+        messages = selectors.turns_between(
+            conversation_id=conversation_id, after_id=after_id, before_id=boundary, hidden=hidden
+        )
         return [turn_from_message(message) for message in messages]
+
+    def readable_document_ids(self, *, conversation_id: int, document_ids: Collection[int]) -> set[int]:
+        owner = _owner(conversation_id)
+        if owner is None or not document_ids:
+            return set()
+        return visible_document_ids(user=owner, document_ids=document_ids)
+
+
+def _owner(conversation_id: int):
+    conversation = Conversation.objects.filter(pk=conversation_id).select_related("owner").first()
+    return conversation.owner if conversation is not None else None
 
 
 class LLMSummarizer:

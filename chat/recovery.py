@@ -13,7 +13,7 @@ import logging
 
 from django.conf import settings
 
-from chat import selectors, streams
+from chat import dispatch, selectors, streams
 from chat.models import Message
 from chat.tasks import ANSWER_JOB
 
@@ -33,17 +33,20 @@ def answers_reconcile() -> list[int]:
         return []
     conn = streams.sync_client()
     with conn.pipeline(transaction=False) as pipe:
-        for message_id, _ in candidates:
+        for message_id, _, _ in candidates:
             pipe.exists(streams.lease_key(message_id))
         leased = pipe.execute()
+    # An answer waiting in its user's backlog of the fair dispatch has no job yet by design: it is not lost.
+    waiting = dispatch.waiting_in_backlogs(user_ids={owner_id for _, _, owner_id in candidates})
     rescued = []
-    for (message_id, status), has_lease in zip(candidates, leased, strict=True):
-        if has_lease or _job_will_run(message_id, status):
+    for (message_id, status, owner_id), has_lease in zip(candidates, leased, strict=True):
+        if has_lease or message_id in waiting or _job_will_run(message_id, status):
             continue
         if not conn.set(rescue_key(message_id), "1", nx=True, px=int(grace * 1000)):
             continue
         logger.warning("message %s: its run is gone (status %s, no lease); queueing it again", message_id, status)
-        ANSWER_JOB.enqueue(message_id)
+        # With its owner's id: when the new run ends it frees the slot the dead run held (slots are per answer).
+        ANSWER_JOB.enqueue(message_id, owner_id)
         rescued.append(message_id)
     return rescued
 

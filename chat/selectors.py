@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,12 +13,54 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from knowledge.selectors import visible_document_ids
 from summaries.selectors import summary_spending
 
 # Messages that count as conversation turns: finished with some text (a stopped answer keeps what it said).
 TURN_STATUSES = (Message.Status.COMPLETE, Message.Status.CANCELLED)
 UNSETTLED_STATUSES = (Message.Status.PENDING, Message.Status.STREAMING)
 STALE_JOB_FACTOR = 4
+
+# What a source the reader may no longer open shows instead of its title, snippet and link.
+HIDDEN_SOURCE_TITLE = "a document you can no longer open"
+
+
+def _hidden_source(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "label": item.get("label", ""),
+        "hidden": True,
+        "chunk_id": None,
+        "document_id": None,
+        "title": HIDDEN_SOURCE_TITLE,
+        "page": None,
+        "snippet": "",
+        "score": 0,
+    }
+
+
+def sources_for_reader(*, source_lists: list[list[dict[str, Any]]], user: Any) -> list[list[dict[str, Any]]]:
+    """Stored sources as ``user`` may see them now: a source whose document they can no longer read (restricted
+    since, or deleted) keeps its label, so the answer's citations still line up, and loses everything else.
+    One query for any number of lists."""
+    wanted = {item.get("document_id") for items in source_lists for item in items}
+    visible = visible_document_ids(user=user, document_ids=wanted)
+    return [
+        [item if item.get("document_id") in visible else _hidden_source(item) for item in items]
+        for items in source_lists
+    ]
+
+
+def hidden_answer_ids(*, conversation_id: int, user: Any) -> set[int]:
+    """The conversation's answers that cite a document ``user`` can no longer read (their text quotes it): left out
+    of the prompts, the query rewriter's history and the memory."""
+    answers = list(
+        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
+        .exclude(sources=[])
+        .values_list("pk", "sources")
+    )
+    cited = {pk: {item.get("document_id") for item in sources or []} - {None} for pk, sources in answers}
+    visible = visible_document_ids(user=user, document_ids=set().union(*cited.values()) if cited else set())
+    return {pk for pk, documents in cited.items() if documents - visible}
 
 
 def conversation_get_for_user(*, conversation_id: int, user: AbstractBaseUser) -> Conversation | None:
@@ -50,10 +94,13 @@ def message_get_by_client_id(*, user: AbstractBaseUser, conversation_id: int | N
 
 
 def recent_turns(*, message: Message, limit: int) -> list[Message]:
-    """The last ``limit`` finished messages before ``message``'s question, oldest first (the chat's short memory)."""
+    """The last ``limit`` finished messages before ``message``'s question, oldest first (the chat's short memory);
+    answers citing documents the owner can no longer read are left out."""
     question_id = message.reply_to_id or message.pk
+    hidden = hidden_answer_ids(conversation_id=message.conversation_id, user=message.conversation.owner)
     turns = (
         Message.objects.filter(conversation_id=message.conversation_id, pk__lt=question_id)
+        .exclude(pk__in=hidden)
         .exclude(content="")
         .filter(status__in=[Message.Status.COMPLETE, Message.Status.CANCELLED])
         .order_by("-id")[:limit]
@@ -71,8 +118,9 @@ def conversation_messages(*, conversation: Conversation) -> list[Message]:
     return list(Message.objects.filter(conversation=conversation).order_by("id"))
 
 
-def unfinished_answers(*, pending_for_seconds: float, limit: int = 500) -> list[tuple[int, str]]:
-    """(id, status) of the answers being streamed, and of those queued for longer than ``pending_for_seconds``."""
+def unfinished_answers(*, pending_for_seconds: float, limit: int = 500) -> list[tuple[int, str, int]]:
+    """(id, status, owner id) of the answers being streamed, and of those queued for longer than
+    ``pending_for_seconds``."""
     queued_before = timezone.now() - timedelta(seconds=pending_for_seconds)
     rows = (
         Message.objects.filter(role=Message.Role.ASSISTANT)
@@ -80,17 +128,22 @@ def unfinished_answers(*, pending_for_seconds: float, limit: int = 500) -> list[
             Q(status=Message.Status.STREAMING) | Q(status=Message.Status.PENDING, queued_at__lt=queued_before),
         )
         .order_by("id")
-        .values_list("pk", "status")[:limit]
+        .values_list("pk", "status", "conversation__owner_id")[:limit]
     )
     return list(rows)
 
 
-def turns_between(*, conversation_id: int, after_id: int = 0, before_id: int | None = None) -> list[Message]:
-    """Finished turns with ``after_id < id < before_id``, oldest first."""
+def turns_between(
+    *, conversation_id: int, after_id: int = 0, before_id: int | None = None, hidden: Collection[int] = ()
+) -> list[Message]:
+    """Finished turns with ``after_id < id < before_id``, oldest first, leaving out the ``hidden`` answers."""
     turns = Message.objects.filter(conversation_id=conversation_id, pk__gt=after_id, status__in=TURN_STATUSES)
     if before_id is not None:
         turns = turns.filter(pk__lt=before_id)
-    return list(turns.exclude(content="").order_by("pk").only("pk", "role", "content", "status", "model_name"))
+    if hidden:
+        turns = turns.exclude(pk__in=list(hidden))
+    fields = ("pk", "role", "content", "status", "model_name", "sources")
+    return list(turns.exclude(content="").order_by("pk").only(*fields))
 
 
 def settled_boundary(*, conversation_id: int, after_id: int) -> int | None:

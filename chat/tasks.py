@@ -14,12 +14,20 @@ ANSWER_JOB = JobKind(
     function="chat.tasks.answer_message",
     timeout_setting="CHAT_JOB_TIMEOUT",
     retry=Retry(max=2, interval=[1, 5]),
-    job_id=lambda message_id: f"chat-answer-{message_id}",
-    describe=lambda message_id: f"answer message {message_id}",
+    # The user's id rides along so the job frees the user's slot of the fair dispatch (``chat.dispatch``) when it
+    # ends; the job's id stays the answer's, so a reconcile finds it whoever queued it.
+    job_id=lambda message_id, user_id=None: f"chat-answer-{message_id}",
+    describe=lambda message_id, user_id=None: f"answer message {message_id}",
 )
 
 
-def answer_message(message_id: int) -> str | None:
+def answer_message(message_id: int, user_id: int | None = None) -> str | None:
     from chat.answering import answer_message as run
+    from chat.dispatch import answer_done
 
-    return run(message_id=message_id)
+    try:
+        return run(message_id=message_id)
+    finally:
+        if user_id is not None:
+            # Whatever happened, the user's next queued question may go (``chat.dispatch``).
+            answer_done(message_id=message_id, user_id=user_id)

@@ -13,6 +13,7 @@ from protostar.tokens import count_tokens, truncate_to_tokens
 from summaries import selectors
 from summaries.models import ConversationSummary
 from summaries.summarizers import SummaryResult, get_summarizer
+from usage.services import usage_record
 
 logger = logging.getLogger(__name__)
 # A long backlog (the summarizer was down for a while) is folded in bounded batches, at most this many per job.
@@ -67,7 +68,7 @@ def _summarize(plan: selectors.FoldPlan) -> SummaryResult:
 
 def _store(plan: selectors.FoldPlan, result: SummaryResult) -> ConversationSummary:
     with transaction.atomic():
-        return ConversationSummary.objects.create(
+        summary = ConversationSummary.objects.create(
             conversation_id=plan.conversation_id,
             version=plan.next_version,
             text=result.text,
@@ -78,4 +79,21 @@ def _store(plan: selectors.FoldPlan, result: SummaryResult) -> ConversationSumma
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             summarizer=get_summarizer().name,
+            document_ids=plan.document_ids,
+        )
+        # Billed with the version it produced: a version that lost the race (IntegrityError) costs nobody.
+        _record_usage(summary, result)
+    return summary
+
+
+def _record_usage(summary: ConversationSummary, result: SummaryResult) -> None:
+    # The owner through the summary's own relation: the summaries app does not import chat.
+    owner_id = (
+        ConversationSummary.objects.filter(pk=summary.pk).values_list("conversation__owner_id", flat=True).first()
+    )
+    if owner_id is not None:
+        usage_record(
+            user_id=owner_id,
+            summary_prompt_tokens=result.prompt_tokens,
+            summary_completion_tokens=result.completion_tokens,
         )

@@ -22,6 +22,9 @@ class Turn:
     message_id: int = 0
     # An answer that only quotes the documents (the offline answerer's): it says nothing retrieval cannot find again.
     quoted: bool = False
+    # The documents an answer cites: a memory version records those it folded in, to be set aside when the owner
+    # loses one of them.
+    document_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
