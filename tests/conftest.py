@@ -73,10 +73,15 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_registered()
+        try:
+            self._wait_registered()
+        except BaseException:
+            self.stop()  # not left running (and holding the test database) after a failed start
+            raise
         return self
 
-    def _wait_registered(self, timeout: float = 30) -> None:
+    # Loading the embedder takes most of a worker's start; on a machine busy with other work it took over 30 s.
+    def _wait_registered(self, timeout: float = 120) -> None:
         import django_rq
         from rq import Worker
 

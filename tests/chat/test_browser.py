@@ -66,7 +66,12 @@ class Daphne:
         command = [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "protostar.asgi:application"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._serving, timeout=30, message="daphne to serve the login page")
+        try:
+            # Generous: on a machine busy with other work, starting Django and daphne took over 30 s.
+            wait_until(self._serving, timeout=120, message="daphne to serve the login page")
+        except BaseException:
+            self.stop()  # not left running after a failed start
+            raise
         return self
 
     def _serving(self) -> bool:
