@@ -5,6 +5,9 @@ killed, or that lost Redis, leaves its answer unfinished and its lease lapses wi
 reconcile queues such answers again; the new run takes the lease (so two runs never write one answer at once), tells
 readers to ``reset`` and starts over, and after ``CHAT_ANSWER_MAX_ATTEMPTS`` runs the answer ends as failed
 (``chat.answering``). rq's own detection of an abandoned job takes minutes; this takes seconds.
+
+Pending answers waiting in their user's backlog of the fair dispatch (``chat.dispatch``) have no job by design and
+are left alone; an answer queued again carries its owner's id, so its run frees the user's slot when it ends.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rq.job import Job
 
-from chat import events, streams
+from chat import dispatch, events, streams
 from chat.answering import answer_message
 from chat.models import Conversation, Message
 from chat.recovery import answers_reconcile, rescue_key
@@ -65,6 +66,22 @@ def test_a_pending_answer_whose_job_is_still_to_run_is_left_alone(answer):
     finally:
         job.delete()
     assert answer.pk in answers_reconcile(), "once the job is gone, the answer is queued again"
+
+
+def test_a_pending_answer_waiting_in_its_users_backlog_is_left_alone_and_a_lost_one_keeps_its_owner(answer):
+    """The fair dispatch holds a user's answers beyond their share in a backlog, without a job: not lost ones."""
+    Message.objects.filter(pk=answer.pk).update(status="pending", queued_at=timezone.now() - timedelta(hours=1))
+    owner_id = answer.conversation.owner_id
+    conn = queues.connection("chat")
+    conn.rpush(dispatch.backlog_key(owner_id), answer.pk)
+    try:
+        assert answer.pk not in answers_reconcile()
+    finally:
+        conn.delete(dispatch.backlog_key(owner_id))
+    assert answers_reconcile() == [answer.pk], "out of the backlog and without a job, it is queued again"
+    job = Job.fetch(ANSWER_JOB.job_id(answer.pk), connection=conn)
+    # With its owner's id, so the run frees the user's slot of the fair dispatch when it ends.
+    assert list(job.args) == [answer.pk, owner_id]
 
 
 def test_an_answer_past_its_last_run_ends_failed_with_what_its_readers_were_shown(answer, settings):
