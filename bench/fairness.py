@@ -1,6 +1,6 @@
 """Fairness benchmark: one user's flood must not delay another user's answer.
 
-    .venv/bin/python bench/fairness.py [--n 500] [--b-asks 5] [--tokens 20] [--tps 200] [--fifo] [--json out.json]
+    .venv/bin/python bench/fairness.py [--n 500] [--b-asks 5] [--tokens 20] [--tps 200] [--fifo] [--json]
 
 Against the real stack (daphne, one threaded chat worker, the scripted OpenAI-compatible LLM server, PostgreSQL,
 Redis), through real WebSockets:
@@ -51,7 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=100, help="chat worker threads")
     parser.add_argument("--fifo", action="store_true", help="also run A then B without the per-user limit")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for one flood to be answered")
-    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object at the end")
     return parser.parse_args()
 
 
@@ -237,15 +237,25 @@ def main() -> None:
             f"({rows['fifo_b_ttft_s'] / rows['b_ttft_alone_s']:.1f}× alone); A {fifo_a:.1f} answers/s"
         )
     if args.json:
-        config = {
-            "n": args.n,
-            "b_asks": args.b_asks,
-            "tokens": args.tokens,
-            "tps": args.tps,
-            "threads": args.threads,
-            "per_user": per_user,
-        }
-        args.json.write_text(json.dumps({"config": config, "figures": rows}, indent=2))
+        print(json.dumps(json_result(args, per_user, rows), ensure_ascii=False))
+
+
+def json_result(args: argparse.Namespace, per_user: int, figures: dict[str, float]) -> dict:
+    """The common result shape of ``bench/report.py`` (``--json | python bench/report.py --save fairness``)."""
+    config = {"n": args.n, "b_asks": args.b_asks, "tokens": args.tokens, "tps": args.tps, "threads": args.threads}
+    row = {"run": f"n = {args.n}, {per_user} jobs per user"}
+    row |= {"B's TTFT alone p50 ms": round(figures["b_ttft_alone_s"] * 1000)}
+    row |= {"B's TTFT during A's flood p50 ms": round(figures["b_ttft_with_flood_s"] * 1000)}
+    row |= {"A alone answers/s": round(figures["a_throughput_alone"], 2)}
+    row |= {"A with B answers/s": round(figures["a_throughput_with_b"], 2)}
+    checks = [
+        {"figure": "B's TTFT during the flood / alone", "value": round(figures["b_ttft_ratio"], 2), "goal": "<= 1.5"},
+        {"figure": "A's throughput with B / alone", "value": round(figures["a_throughput_ratio"], 2), "goal": ">= 0.9"},
+    ]
+    if "fifo_b_ttft_s" in figures:
+        fifo = figures["fifo_b_ttft_s"] / figures["b_ttft_alone_s"]
+        checks.append({"figure": "plain FIFO: B's TTFT during the flood / alone", "value": round(fifo, 2)})
+    return {"config": config | {"per_user": per_user}, "rows": [row], "checks": checks}
 
 
 async def _warm_then(port: int, cookies: dict[str, str], args: argparse.Namespace):
