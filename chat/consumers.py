@@ -7,41 +7,23 @@ disconnects are handled while tokens flow. A closed socket only stops the forwar
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 
 import redis.asyncio
-from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import close_old_connections
 
-from chat import events, live, selectors, services, streams
-from chat.models import Message
+from chat import events, live, relay, selectors, services, streams
 
 logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 # How long a follower waits for a published entry before it reads the stream itself (and checks whether the answer
 # ended without a live stream).
-READ_BLOCK_MS = 5000
+READ_BLOCK_MS = relay.READ_BLOCK_MS
 
 
-def _db(func):
-    """Run ORM work in the thread pool, not on the one shared thread: asks from many sockets then proceed in parallel
-    (measured at 100 concurrent asks: ask→accepted p50 9.0 s one at a time vs 2.0 s in the pool)."""
-
-    @functools.wraps(func)
-    def returning_the_connection(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        finally:
-            # Here, inside the call's own context (a copy of the socket's, where the connection was opened): the
-            # wrapper's clean-up runs outside it and does not always see the connection, and one not given back is
-            # a pool slot lost for good (seen in the chat tests: one connection per answered socket).
-            close_old_connections()
-
-    return DatabaseSyncToAsync(returning_the_connection, thread_sensitive=False)
+_db = relay.database
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -93,7 +75,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def send_event(self, event: events.Event) -> None:
-        await self.send(text_data=json.dumps(event, ensure_ascii=False))
+        await self.send(text_data=json.dumps(events.validated(event), ensure_ascii=False))
 
     async def _ask(self, request: events.Ask) -> None:
         result = await _db(services.conversation_ask)(
@@ -138,72 +120,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _relay(self, message_id: int, after_seq: int, feed: asyncio.Queue[bytes]) -> None:
         """Send the answer's entries after ``after_seq``: what the stream holds now, then what is published live."""
-        last = after_seq
-        if not await self.redis.exists(streams.stream_key(message_id)) and await self._send_snapshot(message_id):
-            return
-        entries = await streams.read_after_async(self.redis, message_id, last)
-        while True:
-            for seq, kind, data in streams.join_token_runs([entry for entry in entries if entry[0] > last]):
-                await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
-                last = seq
-                if kind in events.FINAL_EVENT_TYPES:
-                    return
-            entries = await self._next_entries(message_id, last, feed)
-            expired = not entries and not await self.redis.exists(streams.stream_key(message_id))
-            if expired and await self._send_snapshot(message_id):
-                return
-
-    async def _next_entries(self, message_id: int, last: int, feed: asyncio.Queue[bytes]) -> list:
-        """The entries after ``last``: those published since, all that are queued (a socket that fell behind
-        catches up in one frame); from the stream after a quiet spell, a gap or a lost connection."""
-        if feed.empty():
-            try:
-                async with asyncio.timeout(READ_BLOCK_MS / 1000):
-                    first = await feed.get()
-            except TimeoutError:
-                return await streams.read_after_async(self.redis, message_id, last)
-        else:
-            first = feed.get_nowait()
-        payloads = [first, *(feed.get_nowait() for _ in range(feed.qsize()))]
-        if live.RESYNC in payloads:
-            return await streams.read_after_async(self.redis, message_id, last)
-        entries = [entry for entry in map(streams.parse_published, payloads) if entry[0] > last]
-        # Published in order, so a gap shows at the start or as a span longer than the entries.
-        if entries and (entries[0][0] != last + 1 or entries[-1][0] - last != len(entries)):
-            return await streams.read_after_async(self.redis, message_id, last)
-        return entries
+        # READ_BLOCK_MS is read here, at call time, so it can be tuned per process (and in tests).
+        async for event in relay.relay_events(message_id, after_seq, feed, read_block_ms=READ_BLOCK_MS):
+            await self.send_event(event)
 
     async def _send_snapshot(self, message_id: int) -> bool:
         """Replay a finished answer whose stream expired from the database; ``False`` if it is not finished.
         ``True`` for a deleted answer too, after an ``error`` event: following it is over."""
-        message = await _db(selectors.message_get)(message_id=message_id)
-        if message is None:
-            # Deleted (with its conversation) while followed: nothing more will come; say so once and stop.
-            detail = f"Message {message_id} no longer exists."
-            await self.send_event(events.error(code="not_found", detail=detail, message=message_id))
-            return True
-        if not message.is_terminal:
+        replay = await relay.snapshot(message_id)
+        if replay is None:
             return False
-        if await self.redis.exists(streams.stream_key(message_id)):
-            # The answer streamed and finished while the row was read: the live stream is complete, use it.
-            return False
-        for seq, kind, data in snapshot_entries(message):
-            await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
+        for event in replay:
+            await self.send_event(event)
         return True
 
 
-def snapshot_entries(message: Message) -> list[tuple[int, str, dict]]:
-    """The stored answer as stream entries: ``reset``, ``sources``, all text as one ``token``, ``end``/``error``."""
-    entries: list[tuple[str, dict]] = [
-        (events.RESET, events.reset_data(reason="expired")),
-        (events.SOURCES, events.sources_data(message.sources)),
-    ]
-    if message.content:
-        entries.append((events.TOKEN, events.token_data(message.content)))
-    if message.status == Message.Status.FAILED:
-        entries.append((events.ERROR, events.error_data(code=message.error_code or "llm_error", detail=message.error)))
-    else:
-        reason = "stop" if message.status == Message.Status.COMPLETE else "cancelled"
-        usage = {"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens}
-        entries.append((events.END, events.end_data(finish_reason=reason, **usage)))
-    return [(seq, kind, data) for seq, (kind, data) in enumerate(entries, start=1)]
+snapshot_entries = relay.snapshot_entries
