@@ -57,3 +57,13 @@ def conversations_for_user(*, user: AbstractBaseUser, limit: int = 200) -> list[
 def conversation_messages(*, conversation: Conversation) -> list[Message]:
     """Every message of a conversation in the order they were written (questions before their answers)."""
     return list(Message.objects.filter(conversation=conversation).order_by("id"))
+
+
+def message_get_for_user(*, message_id: int, user: AbstractBaseUser) -> Message | None:
+    """A message (question or answer) of one of the user's conversations; ``None`` for others' as for missing ones."""
+    return Message.objects.filter(pk=message_id, conversation__owner=user).first()
+
+
+def conversations_page(*, user: AbstractBaseUser):
+    """All the user's conversations, most recently active first (for paginated listings)."""
+    return Conversation.objects.filter(owner=user).order_by("-updated_at", "-id")

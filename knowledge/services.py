@@ -165,3 +165,8 @@ def chunks_replace(
             updated_at=timezone.now(),
         )
     return True
+
+
+def document_share_with_groups(*, document: Document, groups: list) -> None:
+    """Restrict a document to members of these groups (none: every signed-in user may read it)."""
+    document.allowed_groups.set(groups)
