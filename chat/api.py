@@ -193,12 +193,12 @@ def _conversation(request: HttpRequest, conversation_id: int) -> Conversation:
     return conversation
 
 
-def _detail(conversation: Conversation) -> ConversationDetailOut:
-    messages = selectors.conversation_messages(conversation=conversation)
-    return ConversationDetailOut(
-        id=conversation.pk,
-        title=str(conversation),
-        created_at=conversation.created_at,
-        updated_at=conversation.updated_at,
-        messages=[MessageOut.model_validate(message) for message in messages],
-    )
+def _detail(conversation: Conversation) -> dict:
+    # ORM rows, validated (and their aliases resolved) by the response schema.
+    return {
+        "id": conversation.pk,
+        "title": str(conversation),
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "messages": selectors.conversation_messages(conversation=conversation),
+    }

@@ -142,3 +142,14 @@ def temporary_chat_worker(django_db_setup, django_db_blocker, tmp_path) -> Itera
         worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def api_server(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator:
+    """A real daphne for the HTTP API tests (the whole ASGI app on the test database)."""
+    from tests.live import Daphne
+
+    with django_db_blocker.unblock():
+        server = Daphne(tmp_path_factory.mktemp("api-daphne") / "daphne.log").start()
+    yield server
+    server.stop()

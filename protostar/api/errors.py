@@ -53,9 +53,11 @@ def render_error(api: NinjaAPI, request: HttpRequest, status: int, code: str, de
 def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
     found = []
     for error in exc.errors:
-        # ninja puts the source first ("body", "query", "path", "form", "file"); the rest names the field.
+        # ninja puts the source first ("body", "query", "path", "form", "file"), then for a JSON body the view's
+        # parameter name; the rest names the field.
         loc = [str(part) for part in error.get("loc", ())]
-        field = ".".join(loc[1:] if len(loc) > 1 else loc) or "request"
+        skip = 2 if loc[:1] == ["body"] and len(loc) > 2 else 1
+        field = ".".join(loc[skip:] if len(loc) > skip else loc) or "request"
         found.append({"field": field, "message": str(error.get("msg", "is invalid"))})
     return found
 
