@@ -118,10 +118,10 @@ def _turns(body: ChatCompletionIn) -> list[completions.Turn]:
     turns = [completions.Turn(role=message.role, content=message.text) for message in body.messages]
     question = turns[-1]
     if question.role != "user" or not question.content.strip():
-        raise Refused(422, "invalid", "messages: the last message must be a non-empty 'user' message.")
+        raise Refused(422, "invalid", "the last message must be a non-empty 'user' message.", field="messages")
     if len(question.content) > settings.CHAT_MAX_MESSAGE_CHARS:
         limit = settings.CHAT_MAX_MESSAGE_CHARS
-        raise Refused(422, "too_long", f"messages: the question is longer than {limit} characters.")
+        raise Refused(422, "too_long", f"the question is longer than {limit} characters.", field="messages")
     return turns
 
 

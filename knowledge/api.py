@@ -108,7 +108,7 @@ def document_upload(request: HttpRequest, files: File[list[UploadedFile]], group
     require_permission(request, "manage", "knowledge.add_document")
     allowed, unknown = selectors.groups_named(groups or [])
     if unknown:
-        raise Refused(422, "invalid", f"groups: unknown group(s) {', '.join(unknown)}.")
+        raise Refused(422, "invalid", f"unknown group(s) {', '.join(unknown)}.", field="groups")
     results = [_upload_one(request, upload, allowed) for upload in files]
     statuses = {result.status for result in results}
     status = 201 if "queued" in statuses else 200 if "duplicate" in statuses else 400
@@ -222,5 +222,5 @@ def search(request: HttpRequest, body: SearchIn):
             mode=body.mode,
         )
     except SearchError as exc:
-        raise Refused(422, "invalid", f"query: {exc}") from exc
+        raise Refused(422, "invalid", str(exc), field="query") from exc
     return SearchOut(hits=[SearchHitOut(**{**hit.__dict__}) for hit in hits])

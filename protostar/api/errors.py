@@ -35,9 +35,10 @@ class ErrorOut(Schema):
 class Refused(Exception):
     """A request refused with a status, a code and a sentence (``retry_after`` seconds for 429)."""
 
-    def __init__(self, status: int, code: str, detail: str, *, retry_after: int | None = None) -> None:
+    def __init__(self, status: int, code: str, detail: str, *, field: str = "", retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.retry_after = status, code, detail, retry_after
+        self.field = field
 
 
 Render = Callable[[NinjaAPI, HttpRequest, int, str, str, list[dict] | None], HttpResponse]
@@ -87,7 +88,9 @@ def install(api: NinjaAPI, render: Render = render_error) -> None:
     def refused(request, exc: Refused):
         if exc.status == 429:
             return _too_many(api, request, render, exc.retry_after or 1, exc.detail, code=exc.code)
-        return render(api, request, exc.status, exc.code, exc.detail, None)
+        errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
+        detail = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
+        return render(api, request, exc.status, exc.code, detail, errors)
 
     @api.exception_handler(ChatError)
     def chat_error(request, exc: ChatError):
