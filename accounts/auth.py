@@ -47,3 +47,25 @@ def require_permission(request: HttpRequest, scope: str, permission: str) -> Non
     require_scope(request, scope)
     if not request.auth.has_perm(permission):
         raise HttpError(403, "Your account may not do this.")
+
+
+def signed_in_or_key(view):
+    """For the API's docs and OpenAPI document: a signed-in user or a valid API key; others are sent to sign in
+    (the page) or get 401 (the document)."""
+    import functools
+
+    from django.contrib.auth.views import redirect_to_login
+    from django.http import JsonResponse
+
+    bearer = ApiKeyAuth()
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs):
+        if request.user.is_authenticated or bearer(request) is not None:
+            return view(request, *args, **kwargs)
+        if request.path.endswith(".json"):
+            body = {"code": "unauthenticated", "detail": "Send a valid API key (Authorization: Bearer …) or sign in."}
+            return JsonResponse(body, status=401, headers={"WWW-Authenticate": 'Bearer realm="protostar"'})
+        return redirect_to_login(request.get_full_path())
+
+    return guarded

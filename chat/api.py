@@ -9,17 +9,19 @@ from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
-from ninja import Field, Header, Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja import Field, Header, Path, Query, Router, Schema
+from ninja.pagination import paginate
 from pydantic import field_validator
 
 from accounts.auth import require_scope
 from chat import events, relay, selectors, services
 from chat.models import Conversation, Message
-from protostar.api.errors import ErrorOut, Refused
+from protostar.api.errors import ERROR_RESPONSES, ErrorOut, Refused
+from protostar.api.params import MAX_ID, Pages
 
 router = Router(tags=["chat"])
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+ERRORS = ERROR_RESPONSES
+ObjectId = Path(..., ge=1, le=MAX_ID)
 
 
 class ConversationOut(Schema):
@@ -49,16 +51,16 @@ class ConversationDetailOut(ConversationOut):
 
 
 @router.get("/conversations", response={200: list[ConversationOut], **ERRORS}, summary="List your conversations")
-@paginate(LimitOffsetPagination)
+@paginate(Pages)
 def conversation_list(request: HttpRequest):
     require_scope(request, "read")
     return selectors.conversations_page(user=request.auth)
 
 
 @router.get(
-    "/conversations/{int:conversation_id}", response={200: ConversationDetailOut, **ERRORS}, summary="A conversation"
+    "/conversations/{conversation_id}", response={200: ConversationDetailOut, **ERRORS}, summary="A conversation"
 )
-def conversation_get(request: HttpRequest, conversation_id: int):
+def conversation_get(request: HttpRequest, conversation_id: int = ObjectId):
     require_scope(request, "read")
     conversation = _conversation(request, conversation_id)
     return _detail(conversation)
@@ -69,22 +71,24 @@ class RenameIn(Schema):
 
 
 @router.patch(
-    "/conversations/{int:conversation_id}", response={200: ConversationOut, **ERRORS}, summary="Rename a conversation"
+    "/conversations/{conversation_id}", response={200: ConversationOut, **ERRORS}, summary="Rename a conversation"
 )
-def conversation_rename(request: HttpRequest, conversation_id: int, body: RenameIn):
+def conversation_rename(request: HttpRequest, body: RenameIn, conversation_id: int = ObjectId):
     require_scope(request, "ask")
     return services.conversation_rename(conversation=_conversation(request, conversation_id), title=body.title)
 
 
-@router.delete("/conversations/{int:conversation_id}", response={204: None, **ERRORS}, summary="Delete a conversation")
-def conversation_delete(request: HttpRequest, conversation_id: int):
+@router.delete("/conversations/{conversation_id}", response={204: None, **ERRORS}, summary="Delete a conversation")
+def conversation_delete(request: HttpRequest, conversation_id: int = ObjectId):
     require_scope(request, "ask")
     services.conversation_delete(conversation=_conversation(request, conversation_id))
     return 204, None
 
 
 class AskIn(Schema):
-    conversation: int | None = Field(None, ge=1, description="Continue this conversation; null starts a new one.")
+    conversation: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Continue this conversation; null starts a new one."
+    )
     content: str = Field(description="The question (at most CHAT_MAX_MESSAGE_CHARS characters).")
     client_id: str = Field(
         "", max_length=events.CLIENT_ID_MAX_CHARS, description="Asking again with the same id returns the first ask."
@@ -122,8 +126,8 @@ def ask(request: HttpRequest, body: AskIn):
     )
 
 
-@router.get("/messages/{int:message_id}", response={200: MessageOut, **ERRORS}, summary="A message")
-def message_get(request: HttpRequest, message_id: int):
+@router.get("/messages/{message_id}", response={200: MessageOut, **ERRORS}, summary="A message")
+def message_get(request: HttpRequest, message_id: int = ObjectId):
     require_scope(request, "read")
     message = selectors.message_get_for_user(message_id=message_id, user=request.auth)
     if message is None:
@@ -131,8 +135,8 @@ def message_get(request: HttpRequest, message_id: int):
     return message
 
 
-@router.post("/messages/{int:message_id}/stop", response={202: MessageOut, **ERRORS}, summary="Stop an answer")
-def message_stop(request: HttpRequest, message_id: int):
+@router.post("/messages/{message_id}/stop", response={202: MessageOut, **ERRORS}, summary="Stop an answer")
+def message_stop(request: HttpRequest, message_id: int = ObjectId):
     require_scope(request, "ask")
     return 202, services.message_request_stop(user=request.auth, message_id=message_id)
 
@@ -145,22 +149,22 @@ stream ends after `end` or `error`."""
 
 
 @router.get(
-    "/messages/{int:message_id}/events",
-    response={401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    "/messages/{message_id}/events",
+    response=ERROR_RESPONSES,
     summary="Follow an answer (server-sent events)",
     description=EVENTS_DESCRIPTION,
     openapi_extra={
         "responses": {
             "200": {
                 "description": "Server-sent events until the answer's `end` or `error`.",
-                "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/AnswerEvent"}}},
+                "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/AnswerEventStreamItem"}}},
             }
         }
     },
 )
 async def message_events(
     request: HttpRequest,
-    message_id: int,
+    message_id: int = ObjectId,
     after_seq: int = Query(0, ge=0),
     last_event_id: int | None = Header(None, alias="Last-Event-ID", ge=0),
 ):
@@ -186,7 +190,7 @@ def sse_frame(event: events.Event) -> str:
     return f"{head}data: {json.dumps(event, ensure_ascii=False)}\n\n"
 
 
-def _conversation(request: HttpRequest, conversation_id: int) -> Conversation:
+def _conversation(request: HttpRequest, conversation_id: int = ObjectId) -> Conversation:
     conversation = selectors.conversation_get_for_user(conversation_id=conversation_id, user=request.auth)
     if conversation is None:
         raise Refused(404, "not_found", f"Conversation {conversation_id} does not exist.")

@@ -31,7 +31,7 @@ class OpenAIErrorOut(Schema):
     error: OpenAIError
 
 
-ERRORS = {400: OpenAIErrorOut, 401: OpenAIErrorOut, 403: OpenAIErrorOut, 404: OpenAIErrorOut, 422: OpenAIErrorOut}
+ERRORS = {code: OpenAIErrorOut for code in (400, 401, 403, 404, 422)}
 
 
 class ModelOut(Schema):

@@ -63,6 +63,8 @@ async def relay_events(
                 yield event
             return
     entries = await streams.read_after_async(redis, message_id, last)
+    if not entries and await _ended_by(redis, message_id, last):
+        return  # resumed at (or past) the answer's last event: nothing more will come
     while True:
         for seq, kind, data in streams.join_token_runs([entry for entry in entries if entry[0] > last]):
             yield events.stream_event(kind, message=message_id, seq=seq, data=data)
@@ -76,6 +78,12 @@ async def relay_events(
                 for event in replay:
                     yield event
                 return
+
+
+async def _ended_by(redis, message_id: int, seq: int) -> bool:
+    """Whether the answer's stream ends (``end``/``error``) at or before ``seq``."""
+    newest = streams.decode_entries(await redis.xrevrange(streams.stream_key(message_id), count=1))
+    return bool(newest) and newest[0][1] in events.FINAL_EVENT_TYPES and newest[0][0] <= seq
 
 
 async def _next_entries(redis, message_id: int, last: int, feed: asyncio.Queue[bytes], read_block_ms: int) -> list:

@@ -6,25 +6,27 @@ selectors as the admin and the commands. Reads need the ``read`` scope; uploads,
 # decorators (pagination) whose module cannot resolve names given as strings.
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
-from ninja import Field, File, Form, Query, Router, Schema, UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja import Field, File, Form, Path, Query, Router, Schema, UploadedFile
+from ninja.pagination import paginate
 
 from accounts.auth import require_permission, require_scope
 from knowledge import selectors, services
 from knowledge.models import Chunk, Document
 from knowledge.search import MAX_K, MODES, SearchError, search_chunks
-from protostar.api.errors import ErrorOut, Refused
+from protostar.api.errors import ERROR_RESPONSES, Refused
+from protostar.api.params import MAX_ID, Pages, UtcDatetime
 
 router = Router(tags=["documents"])
 search_router = Router(tags=["search"])
 DocumentStatus = Literal["queued", "processing", "ready", "failed"]
 UploadStatus = Literal["queued", "duplicate", "rejected"]
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+READ_ERRORS = ERROR_RESPONSES
+DocumentId = Path(..., ge=1, le=MAX_ID)
 
 
 class DocumentOut(Schema):
@@ -68,12 +70,12 @@ def document_out(document: Document, request: HttpRequest) -> DocumentOut:
 class DocumentFilters(Schema):
     status: DocumentStatus | None = None
     type: str | None = Field(None, max_length=120, description="Content type, e.g. application/pdf.")
-    uploaded_after: datetime | None = None
-    uploaded_before: datetime | None = None
+    uploaded_after: UtcDatetime | None = None
+    uploaded_before: UtcDatetime | None = None
 
 
 @router.get("", response={200: list[DocumentOut], **READ_ERRORS}, summary="List documents")
-@paginate(LimitOffsetPagination)
+@paginate(Pages)
 def document_list(request: HttpRequest, filters: Query[DocumentFilters]):
     require_scope(request, "read")
     documents = selectors.documents_list(
@@ -99,7 +101,7 @@ class UploadOut(Schema):
 
 @router.post(
     "",
-    response={201: UploadOut, 200: UploadOut, 400: UploadOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut},
+    response={**ERROR_RESPONSES, 201: UploadOut, 200: UploadOut, 400: UploadOut},
     summary="Upload documents",
     description="One or more files (multipart field `files`), checked like uploads in the admin. 201 when at least "
     "one was queued, 200 when all were already there, 400 when all were rejected; each file's outcome is listed.",
@@ -128,8 +130,8 @@ def _upload_one(request: HttpRequest, upload: UploadedFile, groups: list) -> Upl
     return UploadResult(filename=name, status=outcome.status, reason=outcome.reason, document=document)
 
 
-@router.get("/{int:document_id}", response={200: DocumentOut, **READ_ERRORS}, summary="Get a document")
-def document_get(request: HttpRequest, document_id: int):
+@router.get("/{document_id}", response={200: DocumentOut, **READ_ERRORS}, summary="Get a document")
+def document_get(request: HttpRequest, document_id: int = DocumentId):
     require_scope(request, "read")
     return document_out(_visible(request, document_id), request)
 
@@ -144,18 +146,16 @@ class ChunkOut(Schema):
     token_count: int
 
 
-@router.get("/{int:document_id}/chunks", response={200: list[ChunkOut], **READ_ERRORS}, summary="A document's chunks")
-@paginate(LimitOffsetPagination)
-def document_chunk_list(request: HttpRequest, document_id: int):
+@router.get("/{document_id}/chunks", response={200: list[ChunkOut], **READ_ERRORS}, summary="A document's chunks")
+@paginate(Pages)
+def document_chunk_list(request: HttpRequest, document_id: int = DocumentId):
     require_scope(request, "read")
     chunks: list[Chunk] = selectors.document_chunks(document=_visible(request, document_id)).order_by("ordinal")
     return chunks
 
 
-@router.post(
-    "/{int:document_id}/reprocess", response={202: DocumentOut, **READ_ERRORS}, summary="Ingest a document again"
-)
-def document_reprocess(request: HttpRequest, document_id: int):
+@router.post("/{document_id}/reprocess", response={202: DocumentOut, **READ_ERRORS}, summary="Ingest a document again")
+def document_reprocess(request: HttpRequest, document_id: int = DocumentId):
     require_permission(request, "manage", "knowledge.change_document")
     document = _visible(request, document_id)
     services.document_reprocess(document=document)
@@ -163,14 +163,14 @@ def document_reprocess(request: HttpRequest, document_id: int):
     return 202, document_out(document, request)
 
 
-@router.delete("/{int:document_id}", response={204: None, **READ_ERRORS}, summary="Delete a document")
-def document_delete(request: HttpRequest, document_id: int):
+@router.delete("/{document_id}", response={204: None, **READ_ERRORS}, summary="Delete a document")
+def document_delete(request: HttpRequest, document_id: int = DocumentId):
     require_permission(request, "manage", "knowledge.delete_document")
     services.document_delete(document=_visible(request, document_id))
     return 204, None
 
 
-def _visible(request: HttpRequest, document_id: int) -> Document:
+def _visible(request: HttpRequest, document_id: int = DocumentId) -> Document:
     document = selectors.document_get_visible(user=request.auth, document_id=document_id)
     if document is None:
         raise Refused(404, "not_found", f"Document {document_id} does not exist.")
@@ -180,9 +180,9 @@ def _visible(request: HttpRequest, document_id: int) -> Document:
 class SearchIn(Schema):
     query: str = Field(min_length=1, max_length=10_000)
     k: int = Field(10, ge=1, le=MAX_K)
-    document_ids: list[int] | None = Field(None, max_length=1000)
-    uploaded_after: datetime | None = None
-    uploaded_before: datetime | None = None
+    document_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=1000)
+    uploaded_after: UtcDatetime | None = None
+    uploaded_before: UtcDatetime | None = None
     mode: Literal[MODES] = "hybrid"  # type: ignore[valid-type]
 
 

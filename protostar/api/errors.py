@@ -32,6 +32,10 @@ class ErrorOut(Schema):
     errors: list[FieldError] | None = None
 
 
+# The refusals any operation may answer (400: a body that is not JSON or not multipart).
+ERROR_RESPONSES = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+
+
 class Refused(Exception):
     """A request refused with a status, a code and a sentence (``retry_after`` seconds for 429)."""
 

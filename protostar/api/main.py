@@ -6,7 +6,7 @@ from typing import Any
 
 from ninja import NinjaAPI, Swagger
 
-from accounts.auth import ApiKeyAuth, BrowserSessionAuth
+from accounts.auth import ApiKeyAuth, BrowserSessionAuth, signed_in_or_key
 from chat import events
 from protostar.api import errors
 
@@ -14,6 +14,23 @@ DOCS_SETTINGS = {
     # Swagger UI would otherwise send the spec to an outside validator for its badge: the service works offline.
     "validatorUrl": None,
     "persistAuthorization": False,
+}
+
+
+# One server-sent event as a client parses it (the fields of the event's lines; ``data`` holds the JSON object).
+SSE_ITEM_SCHEMA = {
+    "type": "object",
+    "description": "One server-sent event: `event` is the type, `id` the seq, `data` the event as JSON.",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": sorted(events.STREAM_EVENT_TYPES)},
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/AnswerEvent"},
+        },
+    },
 }
 
 
@@ -26,6 +43,7 @@ class ProtostarAPI(NinjaAPI):
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(answer_events.pop("$defs", {}))
         components["AnswerEvent"] = answer_events
+        components["AnswerEventStreamItem"] = SSE_ITEM_SCHEMA
         return schema
 
 
@@ -39,6 +57,7 @@ api = ProtostarAPI(
     docs=Swagger(settings=DOCS_SETTINGS),
     docs_url="/docs",
     openapi_url="/openapi.json",
+    docs_decorator=signed_in_or_key,
 )
 errors.install(api)
 
@@ -63,6 +82,7 @@ openai_api = NinjaAPI(
     auth=[ApiKeyAuth()],
     docs_url=None,
     openapi_url="/openapi.json",
+    docs_decorator=signed_in_or_key,
 )
 errors.install(openai_api, render=_openai_error)
 

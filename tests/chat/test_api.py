@@ -198,3 +198,16 @@ def test_the_browser_session_needs_its_csrf_token_for_writes(
         assert allowed.status_code == 202, allowed.text
     # The answer is written before the test ends (its rows are flushed then).
     wait_until(lambda: Message.objects.get(pk=allowed.json()["message"]).is_terminal, timeout=30)
+
+
+def test_resuming_after_the_last_event_ends_the_stream_at_once(api_server, asker, knowledge_base, chat_worker, llm):
+    llm.script(reply=REPLY, tokens_per_second=200)
+    with api_client(api_server, api_key(asker, "read", "ask"), timeout=10) as client:
+        accepted = ask(client, "Leave?")
+        with client.stream("GET", accepted["events_url"]) as response:
+            last = read_sse(response)[-1]["id"]
+        for after in (last, str(int(last) + 1000)):
+            with client.stream("GET", accepted["events_url"], headers={"Last-Event-ID": after}) as response:
+                assert response.status_code == 200 and read_sse(response) == []
+        bad = client.get(accepted["events_url"], headers={"Last-Event-ID": "last"})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "Last-Event-ID"
