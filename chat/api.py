@@ -165,8 +165,8 @@ stream ends after `end` or `error`."""
 async def message_events(
     request: HttpRequest,
     message_id: int = ObjectId,
-    after_seq: int = Query(0, ge=0),
-    last_event_id: int | None = Header(None, alias="Last-Event-ID", ge=0),
+    after_seq: int = Query(0, ge=0, le=MAX_ID),
+    last_event_id: int | None = Header(None, alias="Last-Event-ID", ge=0, le=MAX_ID),
 ):
     await relay.database(require_scope)(request, "read")
     message = await relay.database(selectors.assistant_message_get_for_user)(message_id=message_id, user=request.auth)

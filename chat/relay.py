@@ -72,6 +72,8 @@ async def relay_events(
             if kind in events.FINAL_EVENT_TYPES:
                 return
         entries = await _next_entries(redis, message_id, last, feed, read_block_ms)
+        if not entries and await _ended_by(redis, message_id, last):
+            return  # followed from past the answer's end (its last entries were all at or before ``last``)
         if not entries and not await redis.exists(streams.stream_key(message_id)):
             replay = await snapshot(message_id)
             if replay is not None:

@@ -27,6 +27,8 @@ DocumentStatus = Literal["queued", "processing", "ready", "failed"]
 UploadStatus = Literal["queued", "duplicate", "rejected"]
 READ_ERRORS = ERROR_RESPONSES
 DocumentId = Path(..., ge=1, le=MAX_ID)
+UPLOAD_FILES = File(..., min_length=1, max_length=100, description="One or more files.")
+UPLOAD_GROUPS = Form(None, max_length=100, description="Groups that may read the new documents (none: everyone).")
 
 
 class DocumentOut(Schema):
@@ -106,7 +108,11 @@ class UploadOut(Schema):
     description="One or more files (multipart field `files`), checked like uploads in the admin. 201 when at least "
     "one was queued, 200 when all were already there, 400 when all were rejected; each file's outcome is listed.",
 )
-def document_upload(request: HttpRequest, files: File[list[UploadedFile]], groups: Form[list[str]] = None):
+def document_upload(
+    request: HttpRequest,
+    files: list[UploadedFile] = UPLOAD_FILES,
+    groups: list[str] = UPLOAD_GROUPS,
+):
     require_permission(request, "manage", "knowledge.add_document")
     allowed, unknown = selectors.groups_named(groups or [])
     if unknown:

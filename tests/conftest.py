@@ -55,10 +55,14 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_registered()
+        try:
+            self._wait_registered()
+        except BaseException:
+            self.stop()  # a worker that did not come up must not live on and take later tests' jobs
+            raise
         return self
 
-    def _wait_registered(self, timeout: float = 30) -> None:
+    def _wait_registered(self, timeout: float = 90) -> None:
         import django_rq
         from rq import Worker
 
