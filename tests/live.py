@@ -36,7 +36,12 @@ class Daphne:
         command = [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "protostar.asgi:application"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._serving, timeout=30, message="daphne to serve the login page")
+        try:
+            # Generous: on a loaded machine daphne's start-up (Django, the warm-up) alone can take half a minute.
+            wait_until(self._serving, timeout=90, message="daphne to serve the login page")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _serving(self) -> bool:
