@@ -17,7 +17,7 @@ from accounts.auth import require_scope
 from chat import events, relay, selectors, services
 from chat.models import Conversation, Message
 from protostar.api.errors import ERROR_RESPONSES, ErrorOut, Refused
-from protostar.api.params import MAX_ID, Pages
+from protostar.api.params import MAX_ID, Pages, Text
 
 router = Router(tags=["chat"])
 ERRORS = ERROR_RESPONSES
@@ -67,7 +67,7 @@ def conversation_get(request: HttpRequest, conversation_id: int = ObjectId):
 
 
 class RenameIn(Schema):
-    title: str = Field(max_length=1000)
+    title: Text = Field(max_length=1000)
 
 
 @router.patch(
@@ -89,8 +89,8 @@ class AskIn(Schema):
     conversation: int | None = Field(
         None, ge=1, le=MAX_ID, description="Continue this conversation; null starts a new one."
     )
-    content: str = Field(description="The question (at most CHAT_MAX_MESSAGE_CHARS characters).")
-    client_id: str = Field(
+    content: Text = Field(description="The question (at most CHAT_MAX_MESSAGE_CHARS characters).")
+    client_id: Text = Field(
         "", max_length=events.CLIENT_ID_MAX_CHARS, description="Asking again with the same id returns the first ask."
     )
 

@@ -16,6 +16,7 @@ from pydantic import ConfigDict
 from accounts.auth import require_scope
 from chat import completions, events, relay
 from protostar.api.errors import Refused
+from protostar.api.params import Text
 
 router = Router(tags=["openai"])
 
@@ -62,13 +63,13 @@ def model_list(request: HttpRequest):
 class TextPart(Schema):
     model_config = ConfigDict(extra="allow")
     type: str
-    text: str | None = None
+    text: Text | None = None
 
 
 class ChatMessageIn(Schema):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[TextPart] | None = None
+    content: Text | list[TextPart] | None = None
 
     @property
     def text(self) -> str:

@@ -19,7 +19,7 @@ from knowledge import selectors, services
 from knowledge.models import Chunk, Document
 from knowledge.search import MAX_K, MODES, SearchError, search_chunks
 from protostar.api.errors import ERROR_RESPONSES, Refused
-from protostar.api.params import MAX_ID, Pages, UtcDatetime
+from protostar.api.params import MAX_ID, Pages, Text, UtcDatetime
 
 router = Router(tags=["documents"])
 search_router = Router(tags=["search"])
@@ -71,7 +71,7 @@ def document_out(document: Document, request: HttpRequest) -> DocumentOut:
 
 class DocumentFilters(Schema):
     status: DocumentStatus | None = None
-    type: str | None = Field(None, max_length=120, description="Content type, e.g. application/pdf.")
+    type: Text | None = Field(None, max_length=120, description="Content type, e.g. application/pdf.")
     uploaded_after: UtcDatetime | None = None
     uploaded_before: UtcDatetime | None = None
 
@@ -111,7 +111,7 @@ class UploadOut(Schema):
 def document_upload(
     request: HttpRequest,
     files: list[UploadedFile] = UPLOAD_FILES,
-    groups: list[str] = UPLOAD_GROUPS,
+    groups: list[Annotated[Text, Field(max_length=150)]] = UPLOAD_GROUPS,
 ):
     require_permission(request, "manage", "knowledge.add_document")
     allowed, unknown = selectors.groups_named(groups or [])
@@ -124,7 +124,8 @@ def document_upload(
 
 
 def _upload_one(request: HttpRequest, upload: UploadedFile, groups: list) -> UploadResult:
-    name = upload.name or "document"
+    # PostgreSQL cannot store NUL; a name is only shown, so dropping it loses nothing.
+    name = (upload.name or "").replace("\x00", "") or "document"
     if upload.size > settings.UPLOAD_MAX_BYTES:
         # Refuse before reading: the size limit must not depend on memory.
         reason = f"The file is {filesizeformat(upload.size)}; the limit is {filesizeformat(settings.UPLOAD_MAX_BYTES)}."
@@ -184,7 +185,7 @@ def _visible(request: HttpRequest, document_id: int = DocumentId) -> Document:
 
 
 class SearchIn(Schema):
-    query: str = Field(min_length=1, max_length=10_000)
+    query: Text = Field(min_length=1, max_length=10_000)
     k: int = Field(10, ge=1, le=MAX_K)
     document_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=1000)
     uploaded_after: UtcDatetime | None = None

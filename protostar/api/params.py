@@ -21,6 +21,16 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; JSON and forms can carry it ("\u0000").
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
 class Pages(LimitOffsetPagination):
     """``limit`` (1–200, default 50) items from ``offset``; the answer holds ``items`` and the total ``count``."""
 

@@ -153,12 +153,14 @@ def test_invalid_asks_are_422_naming_the_field_and_store_nothing(api_server, ask
         missing = client.post("/api/v1/ask", json={"conversation": 1})
         too_long = client.post("/api/v1/ask", json={"content": "가" * (settings.CHAT_MAX_MESSAGE_CHARS + 1)})
         wrong_type = client.post("/api/v1/ask", json={"content": "hi", "conversation": "abc"})
+        nul = client.post("/api/v1/ask", json={"content": "연차\u0000는?"})
         foreign = client.post("/api/v1/ask", json={"content": "hi", "conversation": 987654})
     for response, field in (
         (blank, "content"),
         (missing, "content"),
         (too_long, "content"),
         (wrong_type, "conversation"),
+        (nul, "content"),
     ):
         assert response.status_code == 422, response.text
         body = response.json()
