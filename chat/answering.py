@@ -54,8 +54,11 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
         # A dead run already streamed part of this answer: readers must drop it before the new one arrives.
         owner.append(events.RESET, events.reset_data(reason="retry"))
     try:
-        query = retrieval_query(message)
         asker = message.conversation.owner
+        refusal = _over_quota(asker)
+        if refusal is not None:
+            return _finish(message, owner, refusal)
+        query = retrieval_query(message)
         # Retrieval first waits its turn for the embedder: when many answers start at once, a connection held
         # meanwhile would keep one database backend per waiting answer (~100 at N = 100).
         connections.close_all()
@@ -79,6 +82,17 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
     _count_missing_usage(outcome, request)
     close_old_connections()
     return _finish(message, owner, outcome)
+
+
+def _over_quota(user: Any) -> AnswerOutcome | None:
+    """A queued answer whose user used up a quota meanwhile fails before any model call (the rewriter's included)."""
+    from chat.admission import Refused, check_quota
+
+    try:
+        check_quota(user=user)
+    except Refused as refused:
+        return AnswerOutcome(status=Message.Status.FAILED, error_code=refused.code, error=refused.detail)
+    return None
 
 
 def _finish(message: Message, owner: streams.AnswerStream, outcome: AnswerOutcome) -> str | None:

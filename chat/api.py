@@ -63,7 +63,7 @@ def conversation_list(request: HttpRequest):
 def conversation_get(request: HttpRequest, conversation_id: int = ObjectId):
     require_scope(request, "read")
     conversation = _conversation(request, conversation_id)
-    return _detail(conversation)
+    return _detail(request, conversation)
 
 
 class RenameIn(Schema):
@@ -132,13 +132,13 @@ def message_get(request: HttpRequest, message_id: int = ObjectId):
     message = selectors.message_get_for_user(message_id=message_id, user=request.auth)
     if message is None:
         raise Refused(404, "not_found", f"Message {message_id} does not exist.")
-    return message
+    return _readable(request, [message])[0]
 
 
 @router.post("/messages/{message_id}/stop", response={202: MessageOut, **ERRORS}, summary="Stop an answer")
 def message_stop(request: HttpRequest, message_id: int = ObjectId):
     require_scope(request, "ask")
-    return 202, services.message_request_stop(user=request.auth, message_id=message_id)
+    return 202, _readable(request, [services.message_request_stop(user=request.auth, message_id=message_id)])[0]
 
 
 EVENTS_DESCRIPTION = """The answer's events as `text/event-stream`, the same as the socket's (`sources`, `token`, `end`,
@@ -173,14 +173,16 @@ async def message_events(
     if message is None:
         raise Refused(404, "not_found", f"Message {message_id} does not exist.")
     after = after_seq if last_event_id is None else last_event_id
-    response = StreamingHttpResponse(sse_stream(message.pk, after), content_type="text/event-stream; charset=utf-8")
+    response = StreamingHttpResponse(
+        sse_stream(message.pk, after, request.auth), content_type="text/event-stream; charset=utf-8"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
 
 
-async def sse_stream(message_id: int, after_seq: int) -> AsyncIterator[str]:
-    async for event in relay.follow_events(message_id, after_seq):
+async def sse_stream(message_id: int, after_seq: int, reader) -> AsyncIterator[str]:
+    async for event in relay.follow_events(message_id, after_seq, reader=reader):
         yield sse_frame(events.validated(event))
 
 
@@ -197,12 +199,22 @@ def _conversation(request: HttpRequest, conversation_id: int = ObjectId) -> Conv
     return conversation
 
 
-def _detail(conversation: Conversation) -> dict:
-    # ORM rows, validated (and their aliases resolved) by the response schema.
+def _readable(request: HttpRequest, messages: list[Message]) -> list[dict]:
+    """Stored messages with their sources as the caller may see them now (access may have changed since)."""
+    sources = selectors.sources_for_reader(source_lists=[m.sources or [] for m in messages], user=request.auth)
+    fields = list(MessageOut.model_fields)
+    return [
+        {**{name: getattr(m, name) for name in fields if name != "conversation"}, "conversation_id": m.conversation_id}
+        | {"sources": items}
+        for m, items in zip(messages, sources, strict=True)
+    ]
+
+
+def _detail(request: HttpRequest, conversation: Conversation) -> dict:
     return {
         "id": conversation.pk,
         "title": str(conversation),
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
-        "messages": selectors.conversation_messages(conversation=conversation),
+        "messages": _readable(request, selectors.conversation_messages(conversation=conversation)),
     }

@@ -59,11 +59,11 @@ class Piece:
     error: dict[str, str] | None = None
 
 
-async def answer_pieces(message_id: int) -> AsyncIterator[Piece]:
+async def answer_pieces(message_id: int, reader: Any) -> AsyncIterator[Piece]:
     """The answer as text pieces and one final piece. A ``reset`` (a re-run after a worker died) starts the answer
     again: text already given out cannot be taken back, so only what goes beyond it is passed on."""
     given, redo, sources = "", None, []
-    async for event in relay.follow_events(message_id, 0):
+    async for event in relay.follow_events(message_id, 0, reader=reader):
         kind = event["type"]
         if kind == events.RESET:
             redo = ""

@@ -2,22 +2,33 @@
 
 Handlers return quickly; following an answer runs in its own asyncio task per message, so ``stop``, further asks and
 disconnects are handled while tokens flow. A closed socket only stops the forwarding, never the answer.
+
+Bounds (``chat.sockets``): sockets per user, answers followed per socket and per user, frames per second, the bytes
+waiting for a client that does not read; and the socket closes within ``CHAT_SESSION_CHECK_SECONDS`` of its session
+ending. Sources are shown as the reader may see them now (``chat.selectors.sources_for_reader``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import weakref
 
 import redis.asyncio
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import events, live, relay, selectors, services, streams
+from chat import events, live, relay, selectors, services, sockets, streams
 
 logger = logging.getLogger(__name__)
+# Not signed in, or the session ended (logout, password change, account deactivated): sign in again.
 CLOSE_UNAUTHENTICATED = 4401
+# The client did not read what was sent (CHAT_SOCKET_SEND_BUFFER_BYTES waiting): reconnect and ``resume``.
+CLOSE_TOO_SLOW = 4408
+# The user has CHAT_MAX_SOCKETS_PER_USER sockets open already.
+CLOSE_TOO_MANY_SOCKETS = 4429
 # How long a follower waits for a published entry before it reads the stream itself (and checks whether the answer
 # ended without a live stream).
 READ_BLOCK_MS = relay.READ_BLOCK_MS
@@ -31,17 +42,57 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # blocking Redis connection less per socket; channels-redis' 5 s BZPOPMIN also races redis-py 8's 5 s read
     # timeout and kills long-lived consumers).
     channel_layer_alias = None
+    # This process's sockets per user, for the per-user cap on followed answers.
+    _sockets_of: dict[int, weakref.WeakSet[ChatConsumer]] = {}
 
     async def connect(self) -> None:
         self.readers: dict[int, asyncio.Task] = {}
         self.user = None
+        self.closing = False
+        self.socket_id = sockets.new_socket_id()
+        self.frames = sockets.FrameBucket(settings.CHAT_SOCKET_FRAMES_PER_SECOND)
+        self.session_watch: asyncio.Task | None = None
         user = self.scope.get("user")
         # Accept, then close with 4401: a refused handshake reaches browsers only as an anonymous 1006.
         await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if not await sockets.socket_register(self.redis, user_id=user.pk, socket_id=self.socket_id):
+            limit = settings.CHAT_MAX_SOCKETS_PER_USER
+            detail = f"You have {limit} chat windows open already; close one and reconnect."
+            await self.send_event(events.error(code="too_many_sockets", detail=detail))
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
         self.user = user
+        self._sockets_of.setdefault(user.pk, weakref.WeakSet()).add(self)
+        self.session_watch = asyncio.create_task(self._watch_session())
+
+    async def _watch_session(self) -> None:
+        """Close the socket once its session no longer signs the user in; keep it counted while it does."""
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        while True:
+            await asyncio.sleep(settings.CHAT_SESSION_CHECK_SECONDS)
+            try:
+                valid = await _db(sockets.session_still_valid)(session_key=session_key, user_id=self.user.pk)
+                await sockets.socket_register(self.redis, user_id=self.user.pk, socket_id=self.socket_id)
+            except Exception:
+                # The database or Redis is down: not a reason to sign anyone out; try again at the next check.
+                logger.warning("checking the session of a chat socket failed", exc_info=True)
+                continue
+            if not valid:
+                await self._shut(CLOSE_UNAUTHENTICATED)
+                return
+
+    async def _shut(self, code: int) -> None:
+        """Stop following and close with ``code`` (once)."""
+        if self.closing:
+            return
+        self.closing = True
+        for task in list(self.readers.values()):
+            if task is not asyncio.current_task():
+                task.cancel()
+        await self.close(code=code)
 
     @property
     def redis(self) -> redis.asyncio.Redis:
@@ -49,13 +100,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return streams.async_client()
 
     async def disconnect(self, code: int) -> None:
-        readers = list(self.readers.values())
-        for task in readers:
+        self.closing = True
+        tasks = list(self.readers.values())
+        if self.session_watch is not None:
+            tasks.append(self.session_watch)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.user is not None:
+            with contextlib.suppress(Exception):  # it lapses by itself if Redis is down
+                await sockets.socket_unregister(self.redis, user_id=self.user.pk, socket_id=self.socket_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.user is None:
+        if self.user is None or self.closing:
+            return
+        if not self.frames.take():
+            # Dropped, not queued: a client flooding frames gets one refusal per frame it sends too many.
+            limit = settings.CHAT_SOCKET_FRAMES_PER_SECOND
+            detail = f"Too many requests on this connection (at most {limit} a second); this one was ignored."
+            await self.send_event(events.error(code="rate_limited", detail=detail, retry_after=1))
             return
         try:
             request = events.parse_client_request(text_data, max_chars=settings.CHAT_MAX_MESSAGE_CHARS)
@@ -66,7 +129,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             else:
                 await self._resume(request)
         except (events.ProtocolError, services.ChatError) as exc:
-            await self.send_event(events.error(code=exc.code, detail=exc.detail, message=exc.message))
+            await self.send_event(
+                events.error(
+                    code=exc.code,
+                    detail=exc.detail,
+                    message=exc.message,
+                    retry_after=getattr(exc, "retry_after", None),
+                    reset_at=getattr(exc, "reset_at", None),
+                )
+            )
         except Exception:
             # A fault on our side (database or Redis unreachable…) must not close the socket: say so and stay open.
             logger.exception("chat request failed")
@@ -75,9 +146,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def send_event(self, event: events.Event) -> None:
+        if self.closing:
+            return
         await self.send(text_data=json.dumps(events.validated(event), ensure_ascii=False))
+        waiting = sockets.pending_bytes(self.base_send)
+        limit = settings.CHAT_SOCKET_SEND_BUFFER_BYTES
+        if limit and waiting is not None and waiting > limit:
+            logger.info(
+                "closing a chat socket of user %s: %s bytes wait for a client that does not read", self.user, waiting
+            )
+            await self._shut(CLOSE_TOO_SLOW)
+
+    def _check_reader_room(self, message_id: int) -> None:
+        """Refuse to follow one more answer when this socket, or this user's sockets, follow as many as allowed."""
+        if message_id in self.readers:
+            return  # a resume replaces the reader it already has
+        per_socket, per_user = settings.CHAT_MAX_READERS_PER_SOCKET, settings.CHAT_MAX_READERS_PER_USER
+        if per_socket and len(self.readers) >= per_socket:
+            detail = f"This connection already follows {per_socket} answers; wait for one to finish."
+            raise services.ChatError("too_many_readers", detail, message=message_id or None)
+        followed = sum(len(socket.readers) for socket in self._sockets_of.get(self.user.pk, ()))
+        if per_user and followed >= per_user:
+            detail = f"Your connections already follow {per_user} answers; wait for one to finish."
+            raise services.ChatError("too_many_readers", detail, message=message_id or None)
 
     async def _ask(self, request: events.Ask) -> None:
+        self._check_reader_room(0)
         result = await _db(services.conversation_ask)(
             user=self.user,
             content=request.content,
@@ -95,6 +189,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         message = await _db(selectors.assistant_message_get_for_user)(message_id=request.message, user=self.user)
         if message is None:
             raise services.ChatError("not_found", f"Message {request.message} does not exist.", message=request.message)
+        self._check_reader_room(message.pk)
         self._follow(message.pk, after_seq=request.after_seq)
 
     def _follow(self, message_id: int, *, after_seq: int) -> None:
@@ -121,13 +216,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _relay(self, message_id: int, after_seq: int, feed: asyncio.Queue[bytes]) -> None:
         """Send the answer's entries after ``after_seq``: what the stream holds now, then what is published live."""
         # READ_BLOCK_MS is read here, at call time, so it can be tuned per process (and in tests).
-        async for event in relay.relay_events(message_id, after_seq, feed, read_block_ms=READ_BLOCK_MS):
+        events_ = relay.relay_events(message_id, after_seq, feed, reader=self.user, read_block_ms=READ_BLOCK_MS)
+        async for event in events_:
             await self.send_event(event)
 
     async def _send_snapshot(self, message_id: int) -> bool:
         """Replay a finished answer whose stream expired from the database; ``False`` if it is not finished.
         ``True`` for a deleted answer too, after an ``error`` event: following it is over."""
-        replay = await relay.snapshot(message_id)
+        replay = await relay.snapshot(message_id, reader=self.user)
         if replay is None:
             return False
         for event in replay:

@@ -123,12 +123,25 @@ def accepted(*, conversation: int, user_message: int, message: int) -> Event:
     return {"type": ACCEPTED, "conversation": conversation, "user_message": user_message, "message": message}
 
 
-def error(*, code: str, detail: str, message: int | None = None, seq: int | None = None) -> Event:
+def error(
+    *,
+    code: str,
+    detail: str,
+    message: int | None = None,
+    seq: int | None = None,
+    retry_after: int | None = None,
+    reset_at: str | None = None,
+) -> Event:
+    """``retry_after`` (seconds) and ``reset_at`` (ISO 8601, quotas) come with refusals: when to try again."""
     event: Event = {"type": ERROR, "code": code, "detail": detail}
     if message is not None:
         event["message"] = message
     if seq is not None:
         event["seq"] = seq
+    if retry_after is not None:
+        event["retry_after"] = retry_after
+    if reset_at is not None:
+        event["reset_at"] = reset_at
     return event
 
 
@@ -171,12 +184,15 @@ class SourceItem(BaseModel):
     """A passage an answer may cite as ``[S1]``, ``[S2]``, …"""
 
     label: str = Field(description="How the answer text cites this source: S1, S2, …")
-    chunk_id: int
-    document_id: int
+    chunk_id: int | None = Field(description="Null when the source is hidden.")
+    document_id: int | None = Field(description="Null when the source is hidden.")
     title: str
     page: int | None = Field(description="First page of the passage; null for formats without pages.")
     snippet: str
     score: float
+    hidden: bool = Field(
+        False, description="The reader may no longer read the document: only the label is kept, so citations line up."
+    )
 
 
 class Usage(_Schema):

@@ -137,13 +137,13 @@ async def chat_completion(request: HttpRequest, body: ChatCompletionIn):
     accepted = await relay.database(completions.completion_ask)(user=request.auth, turns=turns)
     completion_id = f"chatcmpl-{accepted.message_id}"
     if body.stream:
-        chunks = _chunks(accepted.message_id, completion_id, body.model)
+        chunks = _chunks(accepted.message_id, completion_id, body.model, request.auth)
         response = StreamingHttpResponse(chunks, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
     text = []
-    async for piece in completions.answer_pieces(accepted.message_id):
+    async for piece in completions.answer_pieces(accepted.message_id, request.auth):
         if not piece.finished:
             text.append(piece.text)
             continue
@@ -160,7 +160,7 @@ async def chat_completion(request: HttpRequest, body: ChatCompletionIn):
     raise Refused(502, "stream_interrupted", "The answer ended without finishing; try again.")
 
 
-async def _chunks(message_id: int, completion_id: str, model: str) -> AsyncIterator[str]:
+async def _chunks(message_id: int, completion_id: str, model: str, reader: Any) -> AsyncIterator[str]:
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
@@ -175,7 +175,7 @@ async def _chunks(message_id: int, completion_id: str, model: str) -> AsyncItera
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    async for piece in completions.answer_pieces(message_id):
+    async for piece in completions.answer_pieces(message_id, reader):
         if not piece.finished:
             yield chunk({"content": piece.text})
         elif piece.error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator
+from typing import Any
 
 from channels.db import DatabaseSyncToAsync
 from django.db import close_old_connections
@@ -39,25 +40,26 @@ def database(func):
 
 
 async def follow_events(
-    message_id: int, after_seq: int, *, read_block_ms: int = READ_BLOCK_MS
+    message_id: int, after_seq: int, *, reader: Any, read_block_ms: int = READ_BLOCK_MS
 ) -> AsyncIterator[events.Event]:
     """The answer's events after ``after_seq`` until its ``end``/``error`` (subscribed to its live entries)."""
     feed = await live.hub().follow(message_id)
     try:
-        async for event in relay_events(message_id, after_seq, feed, read_block_ms=read_block_ms):
+        async for event in relay_events(message_id, after_seq, feed, reader=reader, read_block_ms=read_block_ms):
             yield event
     finally:
         await live.hub().unfollow(message_id, feed)
 
 
 async def relay_events(
-    message_id: int, after_seq: int, feed: asyncio.Queue[bytes], *, read_block_ms: int = READ_BLOCK_MS
+    message_id: int, after_seq: int, feed: asyncio.Queue[bytes], *, reader: Any, read_block_ms: int = READ_BLOCK_MS
 ) -> AsyncIterator[events.Event]:
-    """Events after ``after_seq``: what the stream holds now, then what ``feed`` (``chat.live``) brings."""
+    """Events after ``after_seq``: what the stream holds now, then what ``feed`` (``chat.live``) brings; ``sources``
+    as ``reader`` may see them now (access may have changed since the answer was written)."""
     redis = streams.async_client()
     last = after_seq
     if not await redis.exists(streams.stream_key(message_id)):
-        replay = await snapshot(message_id)
+        replay = await snapshot(message_id, reader=reader)
         if replay is not None:
             for event in replay:
                 yield event
@@ -67,6 +69,8 @@ async def relay_events(
         return  # resumed at (or past) the answer's last event: nothing more will come
     while True:
         for seq, kind, data in streams.join_token_runs([entry for entry in entries if entry[0] > last]):
+            if kind == events.SOURCES:
+                data = await readable_sources(data, reader)
             yield events.stream_event(kind, message=message_id, seq=seq, data=data)
             last = seq
             if kind in events.FINAL_EVENT_TYPES:
@@ -75,7 +79,7 @@ async def relay_events(
         if not entries and await _ended_by(redis, message_id, last):
             return  # followed from past the answer's end (its last entries were all at or before ``last``)
         if not entries and not await redis.exists(streams.stream_key(message_id)):
-            replay = await snapshot(message_id)
+            replay = await snapshot(message_id, reader=reader)
             if replay is not None:
                 for event in replay:
                     yield event
@@ -109,7 +113,13 @@ async def _next_entries(redis, message_id: int, last: int, feed: asyncio.Queue[b
     return entries
 
 
-async def snapshot(message_id: int) -> list[events.Event] | None:
+async def readable_sources(data: dict, reader: Any) -> dict:
+    """The ``sources`` of an answer as ``reader`` may see them now (``chat.selectors.sources_for_reader``)."""
+    [items] = await database(selectors.sources_for_reader)(source_lists=[data.get("items", [])], user=reader)
+    return {**data, "items": items}
+
+
+async def snapshot(message_id: int, *, reader: Any) -> list[events.Event] | None:
     """A finished answer whose stream expired, replayed from the database; ``None`` when it is not finished.
     A deleted answer gives one ``error`` event (``not_found``): following it is over."""
     message = await database(selectors.message_get)(message_id=message_id)
@@ -122,10 +132,12 @@ async def snapshot(message_id: int) -> list[events.Event] | None:
     if await streams.async_client().exists(streams.stream_key(message_id)):
         # The answer streamed and finished while the row was read: the live stream is complete, use it.
         return None
-    return [
-        events.stream_event(kind, message=message_id, seq=seq, data=data)
-        for seq, kind, data in snapshot_entries(message)
-    ]
+    replay = []
+    for seq, kind, data in snapshot_entries(message):
+        if kind == events.SOURCES:
+            data = await readable_sources(data, reader)
+        replay.append(events.stream_event(kind, message=message_id, seq=seq, data=data))
+    return replay
 
 
 def snapshot_entries(message: Message) -> list[tuple[int, str, dict]]:

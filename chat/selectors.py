@@ -2,9 +2,56 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
 
 from chat.models import Conversation, Message
+
+# What a source the reader may no longer open shows instead of its title, snippet and link.
+HIDDEN_SOURCE_TITLE = "a document you can no longer open"
+
+
+def _hidden_source(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "label": item.get("label", ""),
+        "hidden": True,
+        "chunk_id": None,
+        "document_id": None,
+        "title": HIDDEN_SOURCE_TITLE,
+        "page": None,
+        "snippet": "",
+        "score": 0,
+    }
+
+
+def sources_for_reader(*, source_lists: list[list[dict[str, Any]]], user: Any) -> list[list[dict[str, Any]]]:
+    """Stored sources as ``user`` may see them now: a source whose document they can no longer read (restricted
+    since, or deleted) keeps its label, so the answer's citations still line up, and loses everything else.
+    One query for any number of lists."""
+    from knowledge.selectors import visible_document_ids
+
+    wanted = {item.get("document_id") for items in source_lists for item in items}
+    visible = visible_document_ids(user=user, document_ids=wanted)
+    return [
+        [item if item.get("document_id") in visible else _hidden_source(item) for item in items]
+        for items in source_lists
+    ]
+
+
+def hidden_answer_ids(*, conversation_id: int, user: Any) -> set[int]:
+    """The conversation's answers that cite a document ``user`` can no longer read (their text quotes it): left out
+    of the prompts, the query rewriter's history and the memory."""
+    from knowledge.selectors import visible_document_ids
+
+    answers = list(
+        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
+        .exclude(sources=[])
+        .values_list("pk", "sources")
+    )
+    cited = {pk: {item.get("document_id") for item in sources or []} - {None} for pk, sources in answers}
+    visible = visible_document_ids(user=user, document_ids=set().union(*cited.values()) if cited else set())
+    return {pk for pk, documents in cited.items() if documents - visible}
 
 
 def conversation_get_for_user(*, conversation_id: int, user: AbstractBaseUser) -> Conversation | None:
@@ -38,10 +85,13 @@ def message_get_by_client_id(*, user: AbstractBaseUser, conversation_id: int | N
 
 
 def recent_turns(*, message: Message, limit: int) -> list[Message]:
-    """The last ``limit`` finished messages before ``message``'s question, oldest first (the chat's short memory)."""
+    """The last ``limit`` finished messages before ``message``'s question, oldest first (the chat's short memory);
+    answers citing documents the owner can no longer read are left out."""
     question_id = message.reply_to_id or message.pk
+    hidden = hidden_answer_ids(conversation_id=message.conversation_id, user=message.conversation.owner)
     turns = (
         Message.objects.filter(conversation_id=message.conversation_id, pk__lt=question_id)
+        .exclude(pk__in=hidden)
         .exclude(content="")
         .filter(status__in=[Message.Status.COMPLETE, Message.Status.CANCELLED])
         .order_by("-id")[:limit]

@@ -24,7 +24,11 @@ ANSWER_JOB = "chat.tasks.answer_message"
 
 
 class ChatError(Exception):
-    """A request about chat data the user may not make (unknown or foreign ids); carries an ``error`` code."""
+    """A request about chat data the user may not make (unknown or foreign ids); carries an ``error`` code.
+    Refusals of the admission rules (``chat.admission.Refused``) also say when to try again."""
+
+    retry_after: int | None = None
+    reset_at: str | None = None
 
     def __init__(self, code: str, detail: str, *, message: int | None = None) -> None:
         super().__init__(detail)
@@ -46,8 +50,10 @@ def conversation_title(content: str) -> str:
     return line if len(line) <= TITLE_MAX_CHARS else line[: TITLE_MAX_CHARS - 1].rstrip() + "…"
 
 
-def answer_enqueue(*, message_id: int) -> None:
-    queues.queue("chat").enqueue(ANSWER_JOB, message_id, job_timeout=settings.CHAT_JOB_TIMEOUT)
+def answer_enqueue(*, message_id: int, user_id: int | None = None) -> None:
+    """Put the answer job on the shared ``chat`` queue (``chat.dispatch`` decides when; the job then frees the
+    user's slot when it ends)."""
+    queues.queue("chat").enqueue(ANSWER_JOB, message_id, user_id, job_timeout=settings.CHAT_JOB_TIMEOUT)
 
 
 def conversation_ask(
@@ -56,8 +62,12 @@ def conversation_ask(
     """Store the question and a pending answer, and queue the job that writes the answer.
 
     Asking again with the same ``client_id`` returns the first ask's messages (a client retrying after a dropped
-    connection must not get a second answer).
+    connection must not get a second answer). A new ask must pass ``chat.admission`` (open answers, quota, rate),
+    which raises ``chat.admission.Refused``; the job goes through the user's fair share of the queue
+    (``chat.dispatch``).
     """
+    from chat import admission, dispatch
+
     with transaction.atomic():
         # Serialises one user's asks so two retries of the same client_id cannot both create messages.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
@@ -65,6 +75,8 @@ def conversation_ask(
         if earlier is not None:
             reply = earlier.reply
             return AskResult(earlier.conversation_id, earlier.pk, reply.pk, created=False)
+        # Under the user's row lock: concurrent asks of one user are counted one after the other.
+        admission.admit_ask(user=user)
         if conversation_id is None:
             conversation = Conversation.objects.create(owner=user, title=conversation_title(content))
         else:
@@ -86,8 +98,9 @@ def conversation_ask(
             status=Message.Status.PENDING,
             queued_at=timezone.now(),
         )
-        # django-rq defers the enqueue until this transaction commits, so the job always finds its rows.
-        answer_enqueue(message_id=answer.pk)
+        # Once committed, so the job always finds its rows.
+        answer_id, user_id = answer.pk, user.pk
+        transaction.on_commit(lambda: dispatch.answer_submit(message_id=answer_id, user_id=user_id))
     return AskResult(conversation.pk, question.pk, answer.pk, created=True)
 
 
@@ -184,7 +197,31 @@ class AnswerOutcome:
 
 def message_finish(*, message_id: int, attempt_id: str, outcome: AnswerOutcome) -> bool:
     """Store the answer's end state; ``False`` when another attempt owns the message (nothing is written)."""
-    saved = Message.objects.filter(pk=message_id, attempt_id=attempt_id, status=Message.Status.STREAMING).update(
+    with transaction.atomic():
+        saved = _finish_fenced(message_id, attempt_id, outcome)
+        if saved:
+            # In the same transaction as the fenced save: a run that stores the answer is the one that bills it.
+            usage_record_answer(message_id=message_id, outcome=outcome)
+    if saved:
+        Conversation.objects.filter(messages__pk=message_id).update(updated_at=timezone.now())
+    return bool(saved)
+
+
+def usage_record_answer(*, message_id: int, outcome: AnswerOutcome) -> None:
+    from usage.services import usage_record
+
+    owner_id = Conversation.objects.filter(messages__pk=message_id).values_list("owner_id", flat=True).first()
+    if owner_id is not None:
+        usage_record(
+            user_id=owner_id,
+            answers=1,
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens,
+        )
+
+
+def _finish_fenced(message_id: int, attempt_id: str, outcome: AnswerOutcome) -> int:
+    return Message.objects.filter(pk=message_id, attempt_id=attempt_id, status=Message.Status.STREAMING).update(
         status=outcome.status,
         content=outcome.content,
         error_code=outcome.error_code,
@@ -197,9 +234,6 @@ def message_finish(*, message_id: int, attempt_id: str, outcome: AnswerOutcome) 
         first_token_at=outcome.first_token_at,
         finished_at=timezone.now(),
     )
-    if saved:
-        Conversation.objects.filter(messages__pk=message_id).update(updated_at=timezone.now())
-    return bool(saved)
 
 
 def memory_update_request(*, conversation_id: int) -> None:

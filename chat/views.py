@@ -24,14 +24,20 @@ from chat.models import Conversation, Message
 _ID_PLACEHOLDER = 987654321
 
 
-def message_payload(message: Message) -> dict[str, Any]:
+def messages_payload(messages: list[Message], user) -> list[dict[str, Any]]:
+    """Stored messages as ``user`` may see them now (sources of documents they lost access to are hidden)."""
+    sources = selectors.sources_for_reader(source_lists=[m.sources or [] for m in messages], user=user)
+    return [message_payload(message, sources=items) for message, items in zip(messages, sources, strict=True)]
+
+
+def message_payload(message: Message, *, sources: list[dict[str, Any]]) -> dict[str, Any]:
     """A stored message as the client renders it (the same fields the socket events carry)."""
     return {
         "id": message.pk,
         "role": message.role,
         "content": message.content,
         "status": message.status,
-        "sources": message.sources,
+        "sources": sources,
         "error_code": message.error_code,
         "error": message.error,
     }
@@ -69,7 +75,7 @@ def home(request: HttpRequest, conversation_id: int | None = None) -> HttpRespon
     context = {
         "conversation": conversation,
         "conversations": selectors.conversations_for_user(user=request.user),
-        "messages_json": [message_payload(message) for message in messages],
+        "messages_json": messages_payload(messages, request.user),
         "config": _client_config(conversation),
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
     }
@@ -85,7 +91,7 @@ def conversation_messages(request: HttpRequest, conversation_id: int) -> JsonRes
     return JsonResponse(
         {
             "conversation": {"id": conversation.pk, "title": str(conversation)},
-            "messages": [message_payload(message) for message in messages],
+            "messages": messages_payload(messages, request.user),
         }
     )
 

@@ -12,10 +12,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from knowledge import services
-from knowledge.forms import SearchForm, UploadForm
+from knowledge.forms import DocumentAdminForm, SearchForm, UploadForm
 from knowledge.models import Document
 from knowledge.search import SearchError, search_chunks
-from knowledge.selectors import document_chunks, document_download_url, documents_without_windows
+from knowledge.selectors import (
+    can_view_all_documents,
+    document_chunks,
+    document_download_url,
+    documents_visible_to,
+    documents_without_windows,
+)
 
 STATUS_COLOURS = {"queued": "#777", "processing": "#0a66c2", "ready": "#1a7f37", "failed": "#cf222e"}
 
@@ -25,6 +31,7 @@ class DocumentAdmin(admin.ModelAdmin):
     list_display = (
         "title",
         "status_badge",
+        "visibility",
         "progress_bar",
         "page_count",
         "chunk_count",
@@ -34,12 +41,14 @@ class DocumentAdmin(admin.ModelAdmin):
         "created_at",
         "download_link",
     )
-    list_filter = ("status", "content_type", "created_at")
+    list_filter = ("status", "visibility", "content_type", "created_at")
     search_fields = ("title", "original_filename")
     list_select_related = ("uploaded_by",)
     actions = ("reprocess_selected", "delete_selected")
+    form = DocumentAdminForm
     fields = (
         "title",
+        "visibility",
         "allowed_groups",
         "status_badge",
         "error",
@@ -56,7 +65,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "processed_at",
         "download_link",
     )
-    readonly_fields = tuple(f for f in fields if f not in ("title", "allowed_groups"))
+    readonly_fields = tuple(f for f in fields if f not in ("title", "visibility", "allowed_groups"))
     filter_horizontal = ("allowed_groups",)
     change_form_template = "admin/knowledge/document/change_form.html"
     change_list_template = "admin/knowledge/document/change_list.html"
@@ -87,7 +96,18 @@ class DocumentAdmin(admin.ModelAdmin):
             return ""
         return format_html('<a href="{}">download</a>', reverse("admin:knowledge_document_download", args=[obj.pk]))
 
+    def get_queryset(self, request: HttpRequest):
+        # Staff status alone does not open every document: the admin lists what the member may read.
+        return super().get_queryset(request).filter(pk__in=documents_visible_to(request.user).values("pk"))
+
     # -- writes go through the services -----------------------------------------------------------------
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        services.document_set_visibility(
+            document=form.instance,
+            visibility=form.cleaned_data["visibility"],
+            groups=list(form.cleaned_data.get("allowed_groups") or []),
+        )
+
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:knowledge_document_upload"))
 
@@ -132,8 +152,9 @@ class DocumentAdmin(admin.ModelAdmin):
             return HttpResponse(status=403)
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
+            visibility, groups = form.cleaned_data["visibility"], list(form.cleaned_data["groups"])
             for upload in form.cleaned_data["files"]:
-                self._report_upload(request, upload)
+                self._report_upload(request, upload, visibility=visibility, groups=groups)
             return HttpResponseRedirect(reverse("admin:knowledge_document_changelist"))
         context = {
             **self.admin_site.each_context(request),
@@ -144,7 +165,7 @@ class DocumentAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/knowledge/document/upload.html", context)
 
-    def _report_upload(self, request: HttpRequest, upload) -> None:
+    def _report_upload(self, request: HttpRequest, upload, *, visibility: str, groups: list) -> None:
         if upload.size > settings.UPLOAD_MAX_BYTES:
             # Refuse before reading: the size limit must not depend on memory.
             reason = (
@@ -152,7 +173,13 @@ class DocumentAdmin(admin.ModelAdmin):
             )
             self.message_user(request, f"{upload.name}: rejected. {reason}", messages.ERROR)
             return
-        outcome = services.document_upload(data=upload.read(), filename=upload.name, uploaded_by=request.user)
+        outcome = services.document_upload(
+            data=upload.read(),
+            filename=upload.name,
+            uploaded_by=request.user,
+            visibility=visibility,
+            groups=groups,
+        )
         if outcome.status == "queued":
             self.message_user(request, f"{upload.name}: uploaded and queued for processing.", messages.SUCCESS)
         elif outcome.status == "duplicate":
@@ -163,10 +190,13 @@ class DocumentAdmin(admin.ModelAdmin):
     def download_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
-        document = get_object_or_404(Document, pk=pk)
+        # The same rule as search and the users' downloads, in the query: staff status alone opens nothing.
+        document = get_object_or_404(documents_visible_to(request.user), pk=pk)
         return HttpResponseRedirect(document_download_url(document=document))
 
     def search_view(self, request: HttpRequest) -> HttpResponse:
+        """Test retrieval: results are filtered by what the member may read, like a chat user's. Holders of
+        ``knowledge.view_all_documents`` test over every document."""
         form = SearchForm(request.GET or None)
         hits, error = [], ""
         if form.is_valid():
@@ -181,6 +211,7 @@ class DocumentAdmin(admin.ModelAdmin):
             "hits": hits,
             "error": error,
             "title": "Test retrieval",
+            "sees_everything": can_view_all_documents(request.user),
         }
         return render(request, "admin/knowledge/document/search.html", context)
 

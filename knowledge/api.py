@@ -25,10 +25,16 @@ router = Router(tags=["documents"])
 search_router = Router(tags=["search"])
 DocumentStatus = Literal["queued", "processing", "ready", "failed"]
 UploadStatus = Literal["queued", "duplicate", "rejected"]
+Visibility = Literal["staff", "groups", "all_users"]
 READ_ERRORS = ERROR_RESPONSES
 DocumentId = Path(..., ge=1, le=MAX_ID)
 UPLOAD_FILES = File(..., min_length=1, max_length=100, description="One or more files.")
-UPLOAD_GROUPS = Form(None, max_length=100, description="Groups that may read the new documents (none: everyone).")
+UPLOAD_GROUPS = Form(None, max_length=100, description="The groups that may read the new documents.")
+UPLOAD_VISIBILITY = Form(
+    None,
+    description="Who may read the new documents: `staff`, `groups` (with `groups`) or `all_users`. Default: "
+    "`groups` when groups are named, else the server's DOCUMENT_DEFAULT_VISIBILITY (staff only unless configured).",
+)
 
 
 class DocumentOut(Schema):
@@ -44,7 +50,8 @@ class DocumentOut(Schema):
     page_count: int | None
     chunk_count: int
     error: str = Field(description="Why ingestion failed (shown to staff only).")
-    groups: list[str] = Field(description="Groups that may read the document; empty: every signed-in user.")
+    visibility: Visibility = Field(description="Who may read it: staff only, selected groups, all signed-in users.")
+    groups: list[str] = Field(description="The groups that may read it (visibility `groups`).")
     created_at: datetime
     processed_at: datetime | None
 
@@ -63,6 +70,7 @@ def document_out(document: Document, request: HttpRequest) -> DocumentOut:
         page_count=document.page_count,
         chunk_count=document.chunk_count,
         error=document.error if request.auth.is_staff else "",
+        visibility=document.visibility,
         groups=sorted(group.name for group in document.allowed_groups.all()),
         created_at=document.created_at,
         processed_at=document.processed_at,
@@ -112,27 +120,33 @@ def document_upload(
     request: HttpRequest,
     files: list[UploadedFile] = UPLOAD_FILES,
     groups: list[Annotated[Text, Field(max_length=150)]] = UPLOAD_GROUPS,
+    visibility: Visibility | None = UPLOAD_VISIBILITY,
 ):
     require_permission(request, "manage", "knowledge.add_document")
     allowed, unknown = selectors.groups_named(groups or [])
     if unknown:
         raise Refused(422, "invalid", f"unknown group(s) {', '.join(unknown)}.", field="groups")
-    results = [_upload_one(request, upload, allowed) for upload in files]
+    try:
+        # Checked once before any file is stored, so a bad choice refuses the request and leaves nothing behind.
+        visibility, allowed = services.document_visibility_resolve(visibility=visibility, groups=allowed)
+    except services.VisibilityError as exc:
+        raise Refused(422, "invalid", str(exc), field="visibility") from exc
+    results = [_upload_one(request, upload, visibility, allowed) for upload in files]
     statuses = {result.status for result in results}
     status = 201 if "queued" in statuses else 200 if "duplicate" in statuses else 400
     return status, UploadOut(results=results)
 
 
-def _upload_one(request: HttpRequest, upload: UploadedFile, groups: list) -> UploadResult:
+def _upload_one(request: HttpRequest, upload: UploadedFile, visibility: str, groups: list) -> UploadResult:
     # PostgreSQL cannot store NUL; a name is only shown, so dropping it loses nothing.
     name = (upload.name or "").replace("\x00", "") or "document"
     if upload.size > settings.UPLOAD_MAX_BYTES:
         # Refuse before reading: the size limit must not depend on memory.
         reason = f"The file is {filesizeformat(upload.size)}; the limit is {filesizeformat(settings.UPLOAD_MAX_BYTES)}."
         return UploadResult(filename=name, status="rejected", reason=reason, document=None)
-    outcome = services.document_upload(data=upload.read(), filename=name, uploaded_by=request.auth)
-    if outcome.status == "queued" and groups:
-        services.document_share_with_groups(document=outcome.document, groups=groups)
+    outcome = services.document_upload(
+        data=upload.read(), filename=name, uploaded_by=request.auth, visibility=visibility, groups=groups
+    )
     document = document_out(outcome.document, request) if outcome.document is not None else None
     return UploadResult(filename=name, status=outcome.status, reason=outcome.reason, document=document)
 

@@ -20,6 +20,12 @@ def document_storage_key(instance: Document, filename: str) -> str:
 
 
 class Document(models.Model):
+    class Visibility(models.TextChoices):
+        # Private until published: a new document is staff-only unless its uploader chose otherwise.
+        STAFF = "staff", "Staff only"
+        GROUPS = "groups", "Selected groups"
+        ALL_USERS = "all_users", "All signed-in users"
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         PROCESSING = "processing", "Processing"
@@ -42,7 +48,8 @@ class Document(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
     )
-    # Empty means every signed-in user may read the document; otherwise only members of these groups (and staff).
+    # Who may read it (``knowledge.selectors.documents_visible_to``); ``allowed_groups`` counts only for GROUPS.
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.STAFF, db_index=True)
     allowed_groups = models.ManyToManyField("auth.Group", blank=True, related_name="documents")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -51,6 +58,7 @@ class Document(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("view_all_documents", "Can read every document, whatever its visibility")]
 
     def __str__(self) -> str:
         return self.title

@@ -2,35 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import quote
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from knowledge.models import Chunk, Document
 
+VIEW_ALL_PERMISSION = "knowledge.view_all_documents"
+
+
+def can_view_all_documents(user) -> bool:
+    """Seeing every document is a permission (superusers hold it), not staff status."""
+    return bool(user is not None and user.is_authenticated and user.is_active and user.has_perm(VIEW_ALL_PERMISSION))
+
 
 def documents_visible_to(user) -> QuerySet[Document]:
-    """Documents a user may read: unrestricted ones, those shared with one of their groups; staff see all."""
+    """Documents a user may read: published to all signed-in users, shared with one of their groups, staff-only ones
+    for staff members, those they uploaded; every document for holders of ``knowledge.view_all_documents``."""
     if user is None or not user.is_authenticated or not user.is_active:
         return Document.objects.none()
-    if user.is_staff or user.is_superuser:
+    if can_view_all_documents(user):
         return Document.objects.all()
-    return Document.objects.filter(Q(allowed_groups__isnull=True) | Q(allowed_groups__in=user.groups.all())).distinct()
+    # Written as EXISTS so the rule stays one condition of the query (no join fan-out, no DISTINCT).
+    in_groups = Document.allowed_groups.through.objects.filter(document_id=OuterRef("pk"), group__user=user)
+    rule = Q(visibility=Document.Visibility.ALL_USERS) | Q(uploaded_by=user)
+    rule |= Q(visibility=Document.Visibility.GROUPS) & Exists(in_groups)
+    if user.is_staff:
+        rule |= Q(visibility=Document.Visibility.STAFF)
+    return Document.objects.filter(rule)
 
 
 def visibility_filter_sql(user) -> tuple[str, list]:
     """The same rule as ``documents_visible_to`` as a SQL condition on ``d`` (knowledge_document), for raw search."""
     if user is None or not user.is_authenticated or not user.is_active:
         return "FALSE", []
-    if user.is_staff or user.is_superuser:
+    if can_view_all_documents(user):
         return "TRUE", []
+    staff = " OR d.visibility = 'staff'" if user.is_staff else ""
     return (
-        "(NOT EXISTS (SELECT 1 FROM knowledge_document_allowed_groups ag WHERE ag.document_id = d.id)"
-        " OR EXISTS (SELECT 1 FROM knowledge_document_allowed_groups ag"
-        " JOIN auth_user_groups ug ON ug.group_id = ag.group_id"
-        " WHERE ag.document_id = d.id AND ug.user_id = %s))",
-        [user.pk],
+        "(d.visibility = 'all_users' OR d.uploaded_by_id = %s" + staff + " OR (d.visibility = 'groups' AND EXISTS"
+        " (SELECT 1 FROM knowledge_document_allowed_groups ag JOIN auth_user_groups ug ON ug.group_id = ag.group_id"
+        " WHERE ag.document_id = d.id AND ug.user_id = %s)))",
+        [user.pk, user.pk],
     )
+
+
+def visible_document_ids(*, user, document_ids: Iterable[int]) -> set[int]:
+    """Which of ``document_ids`` the user may read now (deleted documents are not among them)."""
+    wanted = {int(pk) for pk in document_ids if pk is not None}
+    if not wanted:
+        return set()
+    return set(documents_visible_to(user).filter(pk__in=wanted).values_list("pk", flat=True))
 
 
 def documents_without_windows() -> QuerySet[Document]:

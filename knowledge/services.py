@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -38,8 +40,54 @@ def _human_size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
 
 
-def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str = "") -> UploadOutcome:
-    """Check a file by size and content, store it under a server-generated key and queue its ingestion."""
+class VisibilityError(ValueError):
+    """A visibility that cannot be applied (unknown value, groups missing or given where they mean nothing)."""
+
+
+def document_visibility_resolve(*, visibility: str | None, groups: Sequence[Group] = ()) -> tuple[str, list[Group]]:
+    """The visibility to store: the one asked for, ``groups`` when only groups were named, else the default
+    (``DOCUMENT_DEFAULT_VISIBILITY``, staff-only unless configured otherwise)."""
+    groups = list(groups)
+    if visibility is None:
+        visibility = Document.Visibility.GROUPS if groups else settings.DOCUMENT_DEFAULT_VISIBILITY
+    if visibility not in Document.Visibility.values:
+        choices = ", ".join(Document.Visibility.values)
+        raise VisibilityError(f"Unknown visibility {visibility!r}; choose one of {choices}.")
+    if visibility == Document.Visibility.GROUPS and not groups:
+        raise VisibilityError("A document shared with groups needs at least one group.")
+    if visibility != Document.Visibility.GROUPS and groups:
+        raise VisibilityError("Groups only apply to a document shared with selected groups.")
+    return visibility, groups
+
+
+def document_set_visibility(*, document: Document, visibility: str, groups: Sequence[Group] = ()) -> Document:
+    """Publish or restrict a document; search, downloads and stored answers follow at once (they check per read)."""
+    visibility, groups = document_visibility_resolve(visibility=visibility, groups=groups)
+    with transaction.atomic():
+        document.visibility = visibility
+        document.save(update_fields=["visibility", "updated_at"])
+        document.allowed_groups.set(groups)
+    return document
+
+
+def document_upload(
+    *,
+    data: bytes,
+    filename: str,
+    uploaded_by=None,
+    title: str = "",
+    visibility: str | None = None,
+    groups: Sequence[Group] = (),
+) -> UploadOutcome:
+    """Check a file by size and content, store it under a server-generated key and queue its ingestion.
+
+    The document is readable as ``visibility`` says (with ``groups``) from its first moment: a document is
+    private (staff-only, ``DOCUMENT_DEFAULT_VISIBILITY``) unless its uploader chose otherwise.
+    """
+    try:
+        visibility, groups = document_visibility_resolve(visibility=visibility, groups=groups)
+    except VisibilityError as exc:
+        return UploadOutcome("rejected", reason=str(exc))
     if len(data) > settings.UPLOAD_MAX_BYTES:
         return UploadOutcome(
             "rejected",
@@ -61,6 +109,7 @@ def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str 
         size=len(data),
         sha256=sha256,
         uploaded_by=uploaded_by if getattr(uploaded_by, "pk", None) else None,
+        visibility=visibility,
     )
     # Store the object first: a row must never point at a missing file. If the row then loses the
     # race on the sha256 constraint, the object is removed again.
@@ -68,6 +117,7 @@ def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str 
     try:
         with transaction.atomic():
             document.save()
+            document.allowed_groups.set(groups)
             _enqueue_ingest_on_commit(document.pk)
     except IntegrityError:
         default_storage.delete(document.file.name)
@@ -165,8 +215,3 @@ def chunks_replace(
             updated_at=timezone.now(),
         )
     return True
-
-
-def document_share_with_groups(*, document: Document, groups: list) -> None:
-    """Restrict a document to members of these groups (none: every signed-in user may read it)."""
-    document.allowed_groups.set(groups)

@@ -1,6 +1,7 @@
 """What a signed-in user sees of a document a source links to: its details, the cited page's passages, the file.
 
-Every lookup goes through ``documents_visible_to``: a document the user may not read is a 404, like a missing one.
+Every lookup goes through ``documents_visible_to``: a document the user may not read is a 404, like a missing one, and
+so is one not ready yet (a queued or failed upload is the staff's business, reached through the admin).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ PAGE_PASSAGES_LIMIT = 50
 
 
 def _visible_document_or_404(request: HttpRequest, document_id: int) -> Document:
-    document = documents_visible_to(request.user).filter(pk=document_id).first()
+    visible = documents_visible_to(request.user).filter(status=Document.Status.READY)
+    document = visible.filter(pk=document_id).first()
     if document is None:
         raise Http404("No such document.")
     return document

@@ -111,6 +111,8 @@ INSTALLED_APPS = [
     "chat",
     "summaries",
     "prompts",
+    "usage",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +125,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "protostar.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "protostar.urls"
@@ -218,6 +222,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes, on /accounts/login/ and /admin/login/ alike): after AXES_FAILURE_LIMIT failed
+# attempts for one username from one address, that pair is locked out for AXES_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = _typed(env.int, "AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = _typed(env.float, "AXES_COOLOFF_MINUTES", 15.0) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= 0:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT must be at least 1 and AXES_COOLOFF_MINUTES more than 0.")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -276,6 +290,13 @@ EXTRACT_MAX_CHARS = _typed(env.int, "EXTRACT_MAX_CHARS", 5_000_000)
 CHUNK_TARGET_TOKENS = _typed(env.int, "CHUNK_TARGET_TOKENS", 300)
 CHUNK_OVERLAP_TOKENS = _typed(env.int, "CHUNK_OVERLAP_TOKENS", 40)
 INGEST_JOB_TIMEOUT = _typed(env.int, "INGEST_JOB_TIMEOUT", 1800)
+# Who may read a new document when its uploader does not say: "staff" (private until published) or "all_users".
+# ("groups" needs groups, so it cannot be a default.)
+DOCUMENT_DEFAULT_VISIBILITY = _str("DOCUMENT_DEFAULT_VISIBILITY", "staff")
+if DOCUMENT_DEFAULT_VISIBILITY not in ("staff", "all_users"):
+    raise ImproperlyConfigured(
+        f"DOCUMENT_DEFAULT_VISIBILITY must be 'staff' or 'all_users', not {DOCUMENT_DEFAULT_VISIBILITY!r}."
+    )
 
 # --- Retrieval ------------------------------------------------------------------------------------------------
 SEARCH_RRF_K = _typed(env.int, "SEARCH_RRF_K", 20)
@@ -324,6 +345,37 @@ CHAT_WORKER_THREADS = _typed(env.int, "CHAT_WORKER_THREADS", 100)
 CHAT_QUERY_NICENESS = _typed(env.int, "CHAT_QUERY_NICENESS", 19)
 if not 0 <= CHAT_QUERY_NICENESS <= 19:
     raise ImproperlyConfigured(f"CHAT_QUERY_NICENESS must be between 0 and 19, not {CHAT_QUERY_NICENESS}.")
+# --- Fairness and bounds (chat.admission, chat.dispatch, chat.consumers); 0 turns a cap off ----------------
+# Asks per user in any minute, and answers one user may have queued or being written at once.
+CHAT_ASKS_PER_MINUTE = _typed(env.int, "CHAT_ASKS_PER_MINUTE", 20)
+CHAT_MAX_OPEN_ANSWERS = _typed(env.int, "CHAT_MAX_OPEN_ANSWERS", 10)
+# Answer jobs of one user in the shared queue or running; the rest wait in the user's own backlog (never 0).
+CHAT_USER_ACTIVE_ANSWERS = _typed(env.int, "CHAT_USER_ACTIVE_ANSWERS", 2)
+CHAT_MAX_SOCKETS_PER_USER = _typed(env.int, "CHAT_MAX_SOCKETS_PER_USER", 10)
+# Answers one socket, and one user's sockets together (per server process), follow at once.
+CHAT_MAX_READERS_PER_SOCKET = _typed(env.int, "CHAT_MAX_READERS_PER_SOCKET", 8)
+CHAT_MAX_READERS_PER_USER = _typed(env.int, "CHAT_MAX_READERS_PER_USER", 24)
+# Bytes a socket may have waiting to be sent to a client that does not read before it is closed (4408).
+CHAT_SOCKET_SEND_BUFFER_BYTES = _typed(env.int, "CHAT_SOCKET_SEND_BUFFER_BYTES", 1024 * 1024)
+# Frames a client may send per second on one socket (a burst of twice as many is let through).
+CHAT_SOCKET_FRAMES_PER_SECOND = _typed(env.int, "CHAT_SOCKET_FRAMES_PER_SECOND", 10)
+# How often a socket checks that its session still stands (logout, password change, deactivation close it).
+CHAT_SESSION_CHECK_SECONDS = _typed(env.float, "CHAT_SESSION_CHECK_SECONDS", 30.0)
+for _name in (
+    "CHAT_ASKS_PER_MINUTE",
+    "CHAT_MAX_OPEN_ANSWERS",
+    "CHAT_MAX_SOCKETS_PER_USER",
+    "CHAT_MAX_READERS_PER_SOCKET",
+    "CHAT_MAX_READERS_PER_USER",
+    "CHAT_SOCKET_SEND_BUFFER_BYTES",
+    "CHAT_SOCKET_FRAMES_PER_SECOND",
+):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} cannot be negative (0 turns the cap off), got {globals()[_name]}.")
+if CHAT_USER_ACTIVE_ANSWERS < 1:
+    raise ImproperlyConfigured(f"CHAT_USER_ACTIVE_ANSWERS must be at least 1, got {CHAT_USER_ACTIVE_ANSWERS}.")
+if not 0 < CHAT_SESSION_CHECK_SECONDS <= 60:
+    raise ImproperlyConfigured("CHAT_SESSION_CHECK_SECONDS must be more than 0 and at most 60.")
 SUMMARIZER_BACKEND = _str(
     "SUMMARIZER_BACKEND",
     "summaries.summarizers.LLMSummarizer" if LLM_BASE_URL else "summaries.summarizers.ExtractiveSummarizer",

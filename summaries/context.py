@@ -9,7 +9,7 @@ the lowest-ranked up, so the labels the answer cites stay those of the ``sources
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,14 +42,21 @@ def build_context(*, message: Message, hits: Sequence[Any], focus: str = "") -> 
     passages = fit_passages(hits, min(settings.CONTEXT_BUDGET_PASSAGES, room), render_system, base)
     plain_system = render_system(passages, "")
     room = total - count_tokens(plain_system) - count_tokens(question)
-    summary = selectors.summary_latest(conversation_id=message.conversation_id)
+    from chat.selectors import hidden_answer_ids
+
+    owner = message.conversation.owner
+    # Only memory and turns that quote no document the owner has lost access to reach the prompt.
+    summary, stale = selectors.summary_for_owner(conversation_id=message.conversation_id, user=owner)
+    if stale:
+        _request_rebuild(message.conversation_id)
+    hidden = hidden_answer_ids(conversation_id=message.conversation_id, user=owner)
     system = plain_system
     if summary is not None and room > 0:
         memory = truncate_to_tokens(summary.text, min(settings.CONTEXT_BUDGET_MEMORY, room))
         system = render_system(passages, memory)
     room = total - count_tokens(system) - count_tokens(question)
     after_id = summary.covers_to_message_id if summary else 0
-    recent = recent_window(message, after_id=after_id, budget=min(settings.CONTEXT_BUDGET_RECENT, room))
+    recent = recent_window(message, after_id=after_id, budget=min(settings.CONTEXT_BUDGET_RECENT, room), hidden=hidden)
     chat = [{"role": "system", "content": system}, *recent, {"role": "user", "content": question}]
     parts = {
         "system": base,
@@ -61,7 +68,7 @@ def build_context(*, message: Message, hits: Sequence[Any], focus: str = "") -> 
     return BuiltContext(
         request=ChatRequest(messages=chat, passages=passages, question=question, language=language, focus=focus),
         context_tokens=sum(count_tokens(m["content"]) for m in chat),
-        full_history_tokens=full_history_tokens(message, plain_system, full_question),
+        full_history_tokens=full_history_tokens(message, plain_system, full_question, hidden=hidden),
         memory_version=summary.version if summary is not None and system != plain_system else None,
         parts=parts,
     )
@@ -118,7 +125,9 @@ def _wrapper_tokens(passage: Passage) -> int:
     return count_tokens(header) + 4
 
 
-def recent_window(message: Message, *, after_id: int, budget: int) -> list[dict[str, str]]:
+def recent_window(
+    message: Message, *, after_id: int, budget: int, hidden: Collection[int] = ()
+) -> list[dict[str, str]]:
     """The turns after the memory's range and before the question, newest first until ``budget``; oldest first.
 
     Holds whole exchanges: it stops at the first turn that does not fit (an older turn without the one after it
@@ -126,7 +135,9 @@ def recent_window(message: Message, *, after_id: int, budget: int) -> list[dict[
     in the middle of an exchange. Only the newest turn is cut to fit when it alone is too long.
     """
     question_id = message.reply_to_id or message.pk
-    turns = selectors.turns_between(conversation_id=message.conversation_id, after_id=after_id, before_id=question_id)
+    turns = selectors.turns_between(
+        conversation_id=message.conversation_id, after_id=after_id, before_id=question_id, hidden=hidden
+    )
     picked: list[dict[str, str]] = []
     used = 0
     for turn in reversed(turns):
@@ -142,8 +153,15 @@ def recent_window(message: Message, *, after_id: int, budget: int) -> list[dict[
     return list(reversed(picked))
 
 
-def full_history_tokens(message: Message, plain_system: str, question: str) -> int:
+def full_history_tokens(message: Message, plain_system: str, question: str, hidden: Collection[int] = ()) -> int:
     """System prompt (same passages, no memory) + every earlier finished message + the whole question."""
     question_id = message.reply_to_id or message.pk
-    history = selectors.turns_between(conversation_id=message.conversation_id, before_id=question_id)
+    history = selectors.turns_between(conversation_id=message.conversation_id, before_id=question_id, hidden=hidden)
     return count_tokens(plain_system) + sum(count_tokens(turn.content) for turn in history) + count_tokens(question)
+
+
+def _request_rebuild(conversation_id: int) -> None:
+    """Fold the memory again without the answers the owner lost (the job sets the tainted versions aside)."""
+    from chat.services import memory_update_request
+
+    memory_update_request(conversation_id=conversation_id)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from chat.models import Conversation
@@ -26,6 +27,9 @@ class ConversationSummary(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     summarizer = models.CharField(max_length=200, blank=True)
+    # Documents cited by the answers this version (with the versions before it) folded in: when the owner can no
+    # longer read one of them, this version is set aside and the memory rebuilt without those answers.
+    document_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

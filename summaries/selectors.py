@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -9,25 +10,49 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from chat.models import Message
+from chat.models import Conversation, Message
 from summaries.models import ConversationSummary
 
 # Messages that count as conversation turns: finished with some text (a stopped answer keeps what it said).
 TURN_STATUSES = (Message.Status.COMPLETE, Message.Status.CANCELLED)
 UNSETTLED_STATUSES = (Message.Status.PENDING, Message.Status.STREAMING)
 STALE_JOB_FACTOR = 4
+# How many of the newest memory versions are looked at for one the owner may still be shown.
+VERSIONS_CHECKED = 20
 
 
 def summary_latest(*, conversation_id: int) -> ConversationSummary | None:
     return ConversationSummary.objects.filter(conversation_id=conversation_id).order_by("-version").first()
 
 
-def turns_between(*, conversation_id: int, after_id: int = 0, before_id: int | None = None) -> list[Message]:
-    """Finished turns with ``after_id < id < before_id``, oldest first."""
+def summary_for_owner(*, conversation_id: int, user) -> tuple[ConversationSummary | None, bool]:
+    """The newest memory version ``user`` may still be shown (every document its answers cited is readable), and
+    whether it is older than the latest (then the memory needs rebuilding without the answers that were lost)."""
+    from knowledge.selectors import visible_document_ids
+
+    # Versions are cumulative: looking further back than a few only finds ranges the rebuild folds again anyway.
+    versions = list(
+        ConversationSummary.objects.filter(conversation_id=conversation_id).order_by("-version")[:VERSIONS_CHECKED]
+    )
+    if not versions:
+        return None, False
+    visible = visible_document_ids(user=user, document_ids={pk for v in versions for pk in v.document_ids})
+    for index, version in enumerate(versions):
+        if set(version.document_ids) <= visible:
+            return version, index > 0
+    return None, True
+
+
+def turns_between(
+    *, conversation_id: int, after_id: int = 0, before_id: int | None = None, hidden: Collection[int] = ()
+) -> list[Message]:
+    """Finished turns with ``after_id < id < before_id``, oldest first, leaving out the ``hidden`` answers."""
     turns = Message.objects.filter(conversation_id=conversation_id, pk__gt=after_id, status__in=TURN_STATUSES)
     if before_id is not None:
         turns = turns.filter(pk__lt=before_id)
-    return list(turns.exclude(content="").order_by("pk").only("pk", "role", "content", "status"))
+    if hidden:
+        turns = turns.exclude(pk__in=list(hidden))
+    return list(turns.exclude(content="").order_by("pk").only("pk", "role", "content", "status", "sources"))
 
 
 def settled_boundary(*, conversation_id: int, after_id: int) -> int | None:
@@ -53,20 +78,38 @@ class FoldPlan:
     previous: ConversationSummary | None
     batch: list[Message]
     tail_tokens: int
+    # The latest version's number: above ``previous`` when the memory is rebuilt from an older version.
+    latest_version: int = 0
 
     @property
     def next_version(self) -> int:
-        return self.previous.version + 1 if self.previous else 1
+        return max(self.latest_version, self.previous.version if self.previous else 0) + 1
+
+    @property
+    def document_ids(self) -> list[int]:
+        """The documents the new version stands on: the previous version's and those the batch's answers cite."""
+        cited = set(self.previous.document_ids if self.previous else [])
+        for message in self.batch:
+            cited.update(item["document_id"] for item in message.sources or [] if item.get("document_id"))
+        return sorted(cited)
 
 
 def fold_plan(*, conversation_id: int) -> FoldPlan | None:
     """The next fold, or ``None`` while the settled tail (minus the turns kept verbatim) is below the trigger."""
+    from chat.selectors import hidden_answer_ids
     from protostar.tokens import count_tokens
 
-    previous = summary_latest(conversation_id=conversation_id)
+    owner = Conversation.objects.filter(pk=conversation_id).select_related("owner").first()
+    if owner is None:
+        return None
+    latest = summary_latest(conversation_id=conversation_id)
+    # A version quoting a document the owner lost is set aside: the memory is folded again from the newest version
+    # that is still clean, without the answers citing what the owner may no longer read.
+    previous, _ = summary_for_owner(conversation_id=conversation_id, user=owner.owner)
+    hidden = hidden_answer_ids(conversation_id=conversation_id, user=owner.owner)
     after_id = previous.covers_to_message_id if previous else 0
     boundary = settled_boundary(conversation_id=conversation_id, after_id=after_id)
-    tail = turns_between(conversation_id=conversation_id, after_id=after_id, before_id=boundary)
+    tail = turns_between(conversation_id=conversation_id, after_id=after_id, before_id=boundary, hidden=hidden)
     keep = settings.MEMORY_KEEP_RECENT_MESSAGES
     foldable = tail[: len(tail) - keep] if keep else tail
     sizes = [count_tokens(message.content) for message in foldable]
@@ -79,7 +122,7 @@ def fold_plan(*, conversation_id: int) -> FoldPlan | None:
             break
         batch.append(message)
         used += size
-    return FoldPlan(conversation_id, previous, batch, sum(sizes))
+    return FoldPlan(conversation_id, previous, batch, sum(sizes), latest.version if latest else 0)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def _store(plan: selectors.FoldPlan, result: SummaryResult) -> ConversationSumma
     from protostar.tokens import count_tokens
 
     with transaction.atomic():
-        return ConversationSummary.objects.create(
+        summary = ConversationSummary.objects.create(
             conversation_id=plan.conversation_id,
             version=plan.next_version,
             text=result.text,
@@ -82,6 +82,23 @@ def _store(plan: selectors.FoldPlan, result: SummaryResult) -> ConversationSumma
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             summarizer=get_summarizer().name,
+            document_ids=plan.document_ids,
+        )
+        # Billed with the version it produced: a version that lost the race (IntegrityError) costs nobody.
+        _record_usage(plan.conversation_id, result)
+    return summary
+
+
+def _record_usage(conversation_id: int, result: SummaryResult) -> None:
+    from chat.models import Conversation
+    from usage.services import usage_record
+
+    owner_id = Conversation.objects.filter(pk=conversation_id).values_list("owner_id", flat=True).first()
+    if owner_id is not None:
+        usage_record(
+            user_id=owner_id,
+            summary_prompt_tokens=result.prompt_tokens,
+            summary_completion_tokens=result.completion_tokens,
         )
 
 

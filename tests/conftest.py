@@ -157,3 +157,16 @@ def api_server(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
         server = Daphne(tmp_path_factory.mktemp("api-daphne") / "daphne.log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def forget_per_user_counters() -> None:
+    """User ids start again with each test database: rate windows, fair-queue slots and socket counts left in Redis
+    by an earlier test must not count against a new user with the same id."""
+    from chat.streams import sync_client
+
+    conn = sync_client()
+    for pattern in ("chat:rate:*", "chat:fair:*", "chat:sockets:*"):
+        keys = list(conn.scan_iter(match=pattern, count=1000))
+        if keys:
+            conn.delete(*keys)

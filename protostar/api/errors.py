@@ -98,6 +98,10 @@ def install(api: NinjaAPI, render: Render = render_error) -> None:
 
     @api.exception_handler(ChatError)
     def chat_error(request, exc: ChatError):
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            # The ask path's admission rules (open answers, quotas, rate): the same refusals as on the socket.
+            return _too_many(api, request, render, retry_after, exc.detail, code=exc.code)
         return render(api, request, CHAT_ERROR_STATUS.get(exc.code, 400), exc.code, exc.detail, None)
 
     @api.exception_handler(Http404)

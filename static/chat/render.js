@@ -106,6 +106,17 @@ export function renderSources(list, messageId, sources, documentUrl) {
     ...sources.map((item) => {
       const li = document.createElement("li");
       li.id = sourceAnchor(messageId, item.label);
+      if (item.hidden) {
+        // The reader lost access to this document since the answer was written: no title, no link.
+        const badge = document.createElement("span");
+        badge.className = "cite";
+        badge.textContent = item.label;
+        const note = document.createElement("span");
+        note.className = "source-title source-hidden";
+        note.textContent = item.title;
+        li.append(badge, " ", note);
+        return li;
+      }
       const link = document.createElement("a");
       const page = Number.isInteger(item.page) && item.page > 0 ? item.page : null;
       const base = documentUrl.replace("{id}", encodeURIComponent(item.document_id));

@@ -104,3 +104,14 @@ async def receive_until(comm: WebsocketCommunicator, types: set[str], timeout: f
         received.append(event)
         if event["type"] in types:
             return received
+
+
+@pytest.fixture
+def caps_lifted(settings):
+    """One user asking many questions at once, for tests about concurrency rather than the per-user caps."""
+    settings.CHAT_ASKS_PER_MINUTE = 0
+    settings.CHAT_MAX_OPEN_ANSWERS = 0
+    settings.CHAT_MAX_SOCKETS_PER_USER = 0
+    settings.CHAT_MAX_READERS_PER_USER = 0
+    settings.CHAT_USER_ACTIVE_ANSWERS = 1000
+    return settings

@@ -213,3 +213,28 @@ def test_resuming_after_the_last_event_ends_the_stream_at_once(api_server, asker
                 assert response.status_code == 200 and read_sse(response) == []
         bad = client.get(accepted["events_url"], headers={"Last-Event-ID": "last"})
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "Last-Event-ID"
+
+
+def test_the_ask_paths_admission_rules_answer_429_with_retry_after(
+    api_server, asker, knowledge_base, chat_worker, llm, settings
+):
+    import openai
+
+    from chat.services import conversation_delete
+
+    # Slow answers stay open, so the open-answers rule of the ask path (shared with the socket) is reached.
+    llm.script(reply=" ".join(f"word{i}" for i in range(200)), tokens_per_second=2)
+    key = api_key(asker, "read", "ask")
+    with api_client(api_server, key) as client:
+        for _ in range(settings.CHAT_MAX_OPEN_ANSWERS):
+            ask(client, "Leave policy?")
+        refused = client.post("/api/v1/ask", json={"content": "And remote work?"})
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "too_many_open_answers"
+    assert int(refused.headers["Retry-After"]) >= 1
+    sdk = openai.OpenAI(base_url=f"{api_server.url}/v1", api_key=key, max_retries=0)
+    with pytest.raises(openai.RateLimitError) as raised:
+        sdk.chat.completions.create(model="protostar", messages=[{"role": "user", "content": "연차?"}])
+    assert raised.value.response.headers["Retry-After"] and raised.value.body["code"] == "too_many_open_answers"
+    for conversation in Conversation.objects.filter(owner=asker):
+        conversation_delete(conversation=conversation)

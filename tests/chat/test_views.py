@@ -31,7 +31,11 @@ def bob(django_user_model):
 def make_conversation(owner, title: str, *, answer: str = "Answer [S1].") -> Conversation:
     conversation = Conversation.objects.create(owner=owner, title=title)
     question = Message.objects.create(conversation=conversation, role="user", content=title, status="complete")
-    sources = [{"label": "S1", "chunk_id": 1, "document_id": 1, "title": "Handbook", "page": 2, "snippet": "…"}]
+    # A document every signed-in user may read: sources of documents the reader cannot open are hidden.
+    handbook = make_document("Handbook")
+    sources = [
+        {"label": "S1", "chunk_id": 1, "document_id": handbook.pk, "title": "Handbook", "page": 2, "snippet": "…"}
+    ]
     Message.objects.create(
         conversation=conversation,
         role="assistant",
@@ -53,6 +57,7 @@ def make_document(title: str = "취업규칙", *, groups: list[Group] | None = N
         sha256=uuid.uuid4().hex + uuid.uuid4().hex,
         status=Document.Status.READY,
         page_count=12,
+        visibility=Document.Visibility.GROUPS if groups else Document.Visibility.ALL_USERS,
     )
     if groups:
         document.allowed_groups.set(groups)

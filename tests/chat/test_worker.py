@@ -40,7 +40,9 @@ class StreamingCounter(threading.Thread):
             connections.close_all()
 
 
-def test_twenty_parallel_asks_stream_concurrently(client, django_user_model, knowledge_base, chat_worker, llm):
+def test_twenty_parallel_asks_stream_concurrently(
+    client, django_user_model, knowledge_base, chat_worker, llm, caps_lifted
+):
     llm.script(reply=REPLY, tokens_per_second=TOKENS_PER_SECOND)
     cookie = session_cookie(client, django_user_model.objects.create_user("many", password="pw-123456"))
 

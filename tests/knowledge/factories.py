@@ -14,7 +14,8 @@ from protostar.tokens import detect_language
 
 
 def ready_document(*, title: str, chunks: Sequence[tuple[str, str]], **fields) -> Document:
-    """A ``ready`` document whose chunk ``i`` is ``(section, text)`` on page ``i + 1``."""
+    """A ``ready`` document whose chunk ``i`` is ``(section, text)`` on page ``i + 1``, readable by every signed-in
+    user unless ``visibility`` says otherwise."""
     document = Document.objects.create(
         title=title,
         original_filename=fields.pop("original_filename", "handbook.txt"),
@@ -23,6 +24,7 @@ def ready_document(*, title: str, chunks: Sequence[tuple[str, str]], **fields) -
         size=sum(len(text) for _, text in chunks),
         sha256=fields.pop("sha256", uuid.uuid4().hex + uuid.uuid4().hex),
         status=Document.Status.READY,
+        visibility=fields.pop("visibility", Document.Visibility.ALL_USERS),
         **fields,
     )
     vectors = get_embedder().embed_passages([text for _, text in chunks])

@@ -34,7 +34,7 @@ def corpus(monkeypatch) -> dict[str, Document]:
     monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
     documents = {}
     for name, text in DOCUMENTS.items():
-        outcome = document_upload(data=text.encode(), filename=name)
+        outcome = document_upload(data=text.encode(), filename=name, visibility="all_users")
         documents[name] = document_ingest(document_id=outcome.document.pk)
     return documents
 
@@ -77,6 +77,8 @@ def test_hit_carries_score_parts_title_and_snippet(corpus, admin_user):
 def test_restricted_documents_are_invisible_without_access_and_visible_with_it(corpus, django_user_model):
     board = corpus["board.md"]
     directors = Group.objects.create(name="directors")
+    board.visibility = Document.Visibility.GROUPS
+    board.save(update_fields=["visibility"])
     board.allowed_groups.add(directors)
     outsider = django_user_model.objects.create_user("outsider", password="pw-long-enough-1")
     director = django_user_model.objects.create_user("director", password="pw-long-enough-2")

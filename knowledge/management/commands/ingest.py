@@ -1,4 +1,5 @@
-"""``manage.py ingest PATH [PATH …]``: upload files or folders through the same service as the admin."""
+"""``manage.py ingest PATH [PATH …] [--group NAME … | --all-users]``: upload files or folders through the same
+service as the admin. Without ``--group`` or ``--all-users`` documents get the default visibility (staff-only)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
 from knowledge.models import Document
@@ -25,12 +27,24 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
         parser.add_argument("--user", help="record this username as the uploader")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait with --wait")
+        audience = parser.add_mutually_exclusive_group()
+        audience.add_argument(
+            "--group",
+            dest="groups",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="readable by this group (repeat for several)",
+        )
+        audience.add_argument("--all-users", action="store_true", help="readable by every signed-in user")
 
     def handle(self, *args, **options) -> None:
         user = self._user(options["user"])
+        groups = self._groups(options["groups"])
+        visibility = Document.Visibility.ALL_USERS if options["all_users"] else None
         results: list[tuple[Path, UploadOutcome]] = []
         for file_path in self._files(options["paths"]):
-            results.append((file_path, self._upload(file_path, user)))
+            results.append((file_path, self._upload(file_path, user, visibility=visibility, groups=groups)))
         if options["wait"]:
             self._wait([o.document.pk for _, o in results if o.status == "queued"], options["timeout"])
         for file_path, outcome in results:
@@ -46,6 +60,14 @@ class Command(BaseCommand):
             raise CommandError(f"no user named {username!r}") from exc
 
     @staticmethod
+    def _groups(names: list[str]) -> list[Group]:
+        groups = list(Group.objects.filter(name__in=names))
+        missing = sorted(set(names) - {group.name for group in groups})
+        if missing:
+            raise CommandError(f"no group named {', '.join(map(repr, missing))}")
+        return groups
+
+    @staticmethod
     def _files(paths: list[Path]) -> list[Path]:
         found: list[Path] = []
         for path in paths:
@@ -58,14 +80,16 @@ class Command(BaseCommand):
         return found
 
     @staticmethod
-    def _upload(file_path: Path, user) -> UploadOutcome:
+    def _upload(file_path: Path, user, *, visibility: str | None, groups: list[Group]) -> UploadOutcome:
         size = file_path.stat().st_size
         if size > settings.UPLOAD_MAX_BYTES:
             # Refuse before reading the file into memory.
             return UploadOutcome(
                 "rejected", reason=f"The file is {size} bytes; the limit is {settings.UPLOAD_MAX_BYTES}."
             )
-        return document_upload(data=file_path.read_bytes(), filename=file_path.name, uploaded_by=user)
+        return document_upload(
+            data=file_path.read_bytes(), filename=file_path.name, uploaded_by=user, visibility=visibility, groups=groups
+        )
 
     @staticmethod
     def _wait(document_ids: list[int], timeout: float) -> None:
