@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from protostar import views
-from protostar.api import api, openai_api
+from protostar.api.main import api, openai_api
 
 admin.site.site_header = "Protostar administration"
 admin.site.site_title = "Protostar"
