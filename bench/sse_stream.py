@@ -53,6 +53,7 @@ async def sse_client(base: str, key: str, result, go: asyncio.Event, offset: flo
             accepted.raise_for_status()
             result.accepted_at, result.message = time.time(), accepted.json()["message"]
             async with client.stream("GET", accepted.json()["events_url"]) as response:
+                result.tapped[0] = time.time()  # when the event stream was open (its headers arrived)
                 async for line in response.aiter_lines():
                     if line.startswith("data: "):
                         event = json.loads(line[6:])
@@ -107,6 +108,17 @@ def sse_round(stack, keys: list[str], n: int, args) -> dict:
         "lost": tally.lost,
         "failed_clients": tally.failed,
         "errors": tally.errors[:5],
+        # From the ask's reply to the open event stream: the second request SSE needs and the socket does not.
+        "stream_open_p50_ms": percentile([(r.tapped[0] - r.accepted_at) * 1000 for r in results if 0 in r.tapped], 50),
+        "stream_open_max_ms": max(((r.tapped[0] - r.accepted_at) * 1000 for r in results if 0 in r.tapped), default=0),
+        # The longest wait between two events of one answer (a stall shows here, beside the model's own pace).
+        "max_gap_ms": max(
+            (
+                max((b[0] - a[0] for a, b in zip(r.events, r.events[1:], strict=False)), default=0) * 1000
+                for r in results
+            ),
+            default=0.0,
+        ),
     }
 
 
@@ -175,7 +187,13 @@ def main() -> None:
                 for row in rows[-2:]:
                     print(
                         f"N={n:<4} {row['label']:<6} relay p50 {row['relay_p50_ms']:7.1f} ms  p99 "
-                        f"{row['relay_p99_ms']:7.1f} ms  lost {row['lost']}  failed {row['failed_clients']}",
+                        f"{row['relay_p99_ms']:7.1f} ms  lost {row['lost']}  failed {row['failed_clients']}"
+                        + (f"  longest gap {row['max_gap_ms']:.0f} ms" if "max_gap_ms" in row else "")
+                        + (
+                            f"  stream open p50 {row['stream_open_p50_ms']:.0f} ms, max {row['stream_open_max_ms']:.0f} ms"
+                            if "stream_open_p50_ms" in row
+                            else ""
+                        ),
                         flush=True,
                     )
     finally:
