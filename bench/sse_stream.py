@@ -190,7 +190,8 @@ def main() -> None:
                         f"{row['relay_p99_ms']:7.1f} ms  lost {row['lost']}  failed {row['failed_clients']}"
                         + (f"  longest gap {row['max_gap_ms']:.0f} ms" if "max_gap_ms" in row else "")
                         + (
-                            f"  stream open p50 {row['stream_open_p50_ms']:.0f} ms, max {row['stream_open_max_ms']:.0f} ms"
+                            f"  stream open p50 {row['stream_open_p50_ms']:.0f} ms, "
+                            f"max {row['stream_open_max_ms']:.0f} ms"
                             if "stream_open_p50_ms" in row
                             else ""
                         ),
