@@ -235,6 +235,8 @@ class ErrorEvent(_Schema):
     detail: str
     message: int | None = None
     seq: int | None = None
+    retry_after: int | None = Field(None, description="Refusals: seconds to wait before trying again.")
+    reset_at: str | None = Field(None, description="Quota refusals: when the quota resets (ISO 8601).")
 
 
 class ResetEvent(_Schema):

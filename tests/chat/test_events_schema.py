@@ -23,6 +23,7 @@ def test_every_event_the_server_builds_matches_the_schema():
         events.stream_event(events.RESET, message=3, seq=4, data=events.reset_data(reason="retry")),
         events.error(code="not_found", detail="Message 3 does not exist.", message=3),
         events.error(code="bad_json", detail="Send text frames containing JSON objects."),
+        events.error(code="quota_exceeded", detail="Used up.", retry_after=60, reset_at="2026-12-04T00:00:00+00:00"),
     ]
     assert [events.validated(event) for event in built] == built
 
