@@ -29,6 +29,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_SLOW = 4408
 # The user has CHAT_MAX_SOCKETS_PER_USER sockets open already.
 CLOSE_TOO_MANY_SOCKETS = 4429
+# How long a client may leave more than CHAT_SOCKET_SEND_BUFFER_BYTES unread before it is closed (4408).
+SEND_DRAIN_SECONDS = 5.0
+SEND_DRAIN_POLL_SECONDS = 0.05
 # How long a follower waits for a published entry before it reads the stream itself (and checks whether the answer
 # ended without a live stream).
 READ_BLOCK_MS = relay.READ_BLOCK_MS
@@ -146,16 +149,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def send_event(self, event: events.Event) -> None:
-        if self.closing:
+        if self.closing or not await self._room_to_send():
             return
         await self.send(text_data=json.dumps(events.validated(event), ensure_ascii=False))
-        waiting = sockets.pending_bytes(self.base_send)
+
+    async def _room_to_send(self) -> bool:
+        """Back-pressure: while more than ``CHAT_SOCKET_SEND_BUFFER_BYTES`` wait for the client, wait for it to read
+        (the answers it follows wait too); a client that takes nothing for ``SEND_DRAIN_SECONDS`` is closed."""
         limit = settings.CHAT_SOCKET_SEND_BUFFER_BYTES
-        if limit and waiting is not None and waiting > limit:
-            logger.info(
-                "closing a chat socket of user %s: %s bytes wait for a client that does not read", self.user, waiting
-            )
-            await self._shut(CLOSE_TOO_SLOW)
+        waiting = sockets.pending_bytes(self.base_send) if limit else None
+        if waiting is None or waiting <= limit:
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SEND_DRAIN_SECONDS
+        while loop.time() < deadline and not self.closing:
+            # The server gives no event when its buffer drains: look again shortly.
+            await asyncio.sleep(SEND_DRAIN_POLL_SECONDS)
+            waiting = sockets.pending_bytes(self.base_send) or 0
+            if waiting <= limit:
+                return True
+        logger.info(
+            "closing a chat socket of user %s: %s bytes wait for a client that does not read", self.user, waiting
+        )
+        await self._shut(CLOSE_TOO_SLOW)
+        return False
 
     def _check_reader_room(self, message_id: int) -> None:
         """Refuse to follow one more answer when this socket, or this user's sockets, follow as many as allowed."""
