@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import itertools
 import json
 import logging
 import weakref
-from dataclasses import dataclass
 
 import redis.asyncio
-from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
 
-from chat import events, live, selectors, services, sockets, streams
-from chat.models import Message
+from chat import events, relay, selectors, services, sockets, streams
 
 logger = logging.getLogger(__name__)
 # Not signed in, or the session ended (logout, password change, account deactivated): sign in again.
@@ -40,37 +34,10 @@ SEND_DRAIN_SECONDS = 5.0
 SEND_DRAIN_POLL_SECONDS = 0.05
 # How long a follower waits for a published entry before it reads the stream itself (and checks whether the answer
 # ended without a live stream).
-READ_BLOCK_MS = 5000
-# A follower that loses Redis or the database tries again after these pauses (the last repeats) until the socket
-# closes: it then goes on from its last seq, so nothing is lost or repeated. They only pace the retries.
-RECONNECT_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
-UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+READ_BLOCK_MS = relay.READ_BLOCK_MS
 
 
-@dataclass
-class _Cursor:
-    """Where a socket is in one answer: the last seq it was sent, and whether the stored answer looked finished
-    while its stream showed no end at the previous quiet spell."""
-
-    last: int
-    ended_in_database: bool = False
-
-
-def _db(func):
-    """Run ORM work in the thread pool, not on the one shared thread: asks from many sockets then proceed in parallel
-    (at 100 concurrent asks, ``accepted`` came several times sooner: docs/benchmarks.md)."""
-
-    @functools.wraps(func)
-    def returning_the_connection(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        finally:
-            # Here, inside the call's own context (a copy of the socket's, where the connection was opened): the
-            # wrapper's clean-up runs outside it and does not always see the connection, and one not given back is
-            # a pool slot lost for good (seen in the chat tests: one connection per answered socket).
-            close_old_connections()
-
-    return DatabaseSyncToAsync(returning_the_connection, thread_sensitive=False)
+_db = relay.database
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -184,7 +151,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_event(self, event: events.Event) -> None:
         if self.closing or not await self._room_to_send():
             return
-        await self.send(text_data=json.dumps(event, ensure_ascii=False))
+        await self.send(text_data=json.dumps(events.validated(event), ensure_ascii=False))
 
     async def _room_to_send(self) -> bool:
         """Back-pressure: while more than ``CHAT_SOCKET_SEND_BUFFER_BYTES`` wait for the client, wait for it to read
@@ -257,120 +224,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.error("forwarding message %s failed", message_id, exc_info=task.exception())
 
     async def _forward(self, message_id: int, after_seq: int) -> None:
-        """Follow the answer to its end, through lost Redis or database connections (retried with backoff)."""
-        cursor = _Cursor(last=after_seq)
-        for failures in itertools.count():
-            try:
-                feed = await live.hub().follow(message_id)
-                try:
-                    await self._relay(message_id, cursor, feed)
-                    return
-                finally:
-                    await live.hub().unfollow(message_id, feed)
-            except UNAVAILABLE as exc:
-                pause = RECONNECT_PAUSES[min(failures, len(RECONNECT_PAUSES) - 1)]
-                logger.warning(
-                    "following message %s: %s; again in %.2f s from seq %s", message_id, exc, pause, cursor.last
-                )
-                await asyncio.sleep(pause)
-
-    async def _relay(self, message_id: int, cursor: _Cursor, feed: asyncio.Queue[bytes]) -> None:
-        """Send the answer's entries after ``cursor.last``: what the stream holds now, then what is published."""
-        if not await self.redis.exists(streams.stream_key(message_id)) and await self._send_snapshot(message_id):
-            return
-        entries = await streams.read_after_async(self.redis, message_id, cursor.last)
-        while True:
-            for seq, kind, data in streams.join_token_runs([entry for entry in entries if entry[0] > cursor.last]):
-                if kind == events.SOURCES:
-                    data = await self._readable_sources(data)
-                await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
-                cursor.last = seq
-                if kind in events.FINAL_EVENT_TYPES:
-                    return
-            entries = await self._next_entries(message_id, cursor.last, feed)
-            if not entries and await self._quiet_spell_ends(message_id, cursor):
-                return
-            if not entries and await streams.last_seq_async(self.redis, message_id) < cursor.last:
-                # The stream was lost (a Redis restart without its data) and a new run writes it again from seq 1,
-                # starting with ``reset``: follow the new one from its start.
-                cursor.last = 0
-                entries = await streams.read_after_async(self.redis, message_id, 0)
-
-    async def _quiet_spell_ends(self, message_id: int, cursor: _Cursor) -> bool:
-        """After a spell without entries: whether the answer was sent from the database instead, because its stream
-        expired, or because the stored answer has ended while its stream never got the end (Redis was lost just
-        then) for two spells in a row."""
-        if not await self.redis.exists(streams.stream_key(message_id)):
-            return await self._send_snapshot(message_id)
-        message = await _db(selectors.message_get)(message_id=message_id)
-        if message is None:
-            return await self._send_snapshot(message_id)
-        if not message.is_terminal:
-            cursor.ended_in_database = False
-            return False
-        if not cursor.ended_in_database:
-            cursor.ended_in_database = True
-            return False
-        return await self._send_snapshot(message_id, even_if_streamed=True)
-
-    async def _next_entries(self, message_id: int, last: int, feed: asyncio.Queue[bytes]) -> list:
-        """The entries after ``last``: those published since, all that are queued (a socket that fell behind
-        catches up in one frame); from the stream after a quiet spell, a gap or a lost connection."""
-        if feed.empty():
-            try:
-                async with asyncio.timeout(READ_BLOCK_MS / 1000):
-                    first = await feed.get()
-            except TimeoutError:
-                return await streams.read_after_async(self.redis, message_id, last)
-        else:
-            first = feed.get_nowait()
-        payloads = [first, *(feed.get_nowait() for _ in range(feed.qsize()))]
-        if live.RESYNC in payloads:
-            return await streams.read_after_async(self.redis, message_id, last)
-        entries = [entry for entry in map(streams.parse_published, payloads) if entry[0] > last]
-        # Published in order, so a gap shows at the start or as a span longer than the entries.
-        if entries and (entries[0][0] != last + 1 or entries[-1][0] - last != len(entries)):
-            return await streams.read_after_async(self.redis, message_id, last)
-        return entries
-
-    async def _send_snapshot(self, message_id: int, *, even_if_streamed: bool = False) -> bool:
-        """Replay a finished answer whose stream expired from the database; ``False`` if it is not finished.
-        ``True`` for a deleted answer too, after an ``error`` event: following it is over."""
-        message = await _db(selectors.message_get)(message_id=message_id)
-        if message is None:
-            # Deleted (with its conversation) while followed: nothing more will come; say so once and stop.
-            detail = f"Message {message_id} no longer exists."
-            await self.send_event(events.error(code="not_found", detail=detail, message=message_id))
-            return True
-        if not message.is_terminal:
-            return False
-        if not even_if_streamed and await self.redis.exists(streams.stream_key(message_id)):
-            # The answer streamed and finished while the row was read: the live stream is complete, use it.
-            return False
-        for seq, kind, data in snapshot_entries(message):
-            if kind == events.SOURCES:
-                data = await self._readable_sources(data)
-            await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
-        return True
-
-    async def _readable_sources(self, data: dict) -> dict:
-        """The ``sources`` of an answer as this reader may see them now (access may have changed since)."""
-        [items] = await _db(selectors.sources_for_reader)(source_lists=[data.get("items", [])], user=self.user)
-        return {**data, "items": items}
+        """Follow the answer to its end (``chat.relay``: through lost Redis or database connections, retried with
+        backoff from the last seq sent)."""
+        # READ_BLOCK_MS is read here, at call time, so it can be tuned per process (and in tests).
+        followed = relay.follow_events(message_id, after_seq, reader=self.user, read_block_ms=READ_BLOCK_MS)
+        async for event in followed:
+            await self.send_event(event)
 
 
-def snapshot_entries(message: Message) -> list[tuple[int, str, dict]]:
-    """The stored answer as stream entries: ``reset``, ``sources``, all text as one ``token``, ``end``/``error``."""
-    entries: list[tuple[str, dict]] = [
-        (events.RESET, events.reset_data(reason="expired")),
-        (events.SOURCES, events.sources_data(message.sources)),
-    ]
-    if message.content:
-        entries.append((events.TOKEN, events.token_data(message.content)))
-    if message.status == Message.Status.FAILED:
-        entries.append((events.ERROR, events.error_data(code=message.error_code or "llm_error", detail=message.error)))
-    else:
-        reason = "stop" if message.status == Message.Status.COMPLETE else "cancelled"
-        usage = {"prompt_tokens": message.prompt_tokens, "completion_tokens": message.completion_tokens}
-        entries.append((events.END, events.end_data(finish_reason=reason, **usage)))
-    return [(seq, kind, data) for seq, (kind, data) in enumerate(entries, start=1)]
+snapshot_entries = relay.snapshot_entries

@@ -2,14 +2,18 @@
 
 Every frame is a JSON object with a ``type``. Client requests are parsed into frozen dataclasses (or a
 ``ProtocolError`` carrying the ``error`` event to send back); server events are built by the functions below so the
-field names exist only here. ``docs/websocket-protocol.md`` describes the same thing for client authors.
+field names exist only here, and their schema is the Pydantic models at the end, which both transports use: the
+WebSocket consumer validates every frame it sends with them, and the HTTP API's answer events (SSE) and OpenAPI
+document are generated from them. ``docs/websocket-protocol.md`` describes the same thing for client authors.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 # Server → client event types. ``reset`` tells the client to drop what it showed for a message (see the docs).
 ACCEPTED = "accepted"
@@ -191,3 +195,90 @@ def error_data(*, code: str, detail: str) -> dict[str, Any]:
 
 def reset_data(*, reason: str) -> dict[str, Any]:
     return {"reason": reason}
+
+
+# --- the schema of server events (both transports) ------------------------------------------------------------
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceItem(BaseModel):
+    """A passage an answer may cite as ``[S1]``, ``[S2]``, …"""
+
+    label: str = Field(description="How the answer text cites this source: S1, S2, …")
+    chunk_id: int | None = Field(description="Null when the source is hidden.")
+    document_id: int | None = Field(description="Null when the source is hidden.")
+    title: str
+    page: int | None = Field(description="First page of the passage; null for formats without pages.")
+    snippet: str
+    score: float
+    hidden: bool = Field(
+        False, description="The reader may no longer read the document: only the label is kept, so citations line up."
+    )
+
+
+class Usage(_Schema):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class AcceptedEvent(_Schema):
+    type: Literal["accepted"]
+    conversation: int
+    user_message: int
+    message: int = Field(description="The assistant message whose answer events follow.")
+
+
+class SourcesEvent(_Schema):
+    type: Literal["sources"]
+    message: int
+    seq: int
+    items: list[SourceItem]
+
+
+class TokenEvent(_Schema):
+    type: Literal["token"]
+    message: int
+    seq: int
+    text: str
+
+
+class EndEvent(_Schema):
+    type: Literal["end"]
+    message: int
+    seq: int
+    finish_reason: FinishReason
+    usage: Usage
+
+
+class ErrorEvent(_Schema):
+    type: Literal["error"]
+    code: str
+    detail: str
+    message: int | None = None
+    seq: int | None = None
+    retry_after: int | None = Field(None, description="Refusals: seconds to wait before trying again.")
+    reset_at: str | None = Field(None, description="Quota refusals: when the quota resets (ISO 8601).")
+
+
+class ResetEvent(_Schema):
+    type: Literal["reset"]
+    message: int
+    seq: int
+    reason: Literal["retry", "expired"]
+
+
+AnswerEvent = Annotated[SourcesEvent | TokenEvent | EndEvent | ErrorEvent | ResetEvent, Field(discriminator="type")]
+ServerEvent = Annotated[
+    AcceptedEvent | SourcesEvent | TokenEvent | EndEvent | ErrorEvent | ResetEvent, Field(discriminator="type")
+]
+SERVER_EVENT = TypeAdapter(ServerEvent)
+ANSWER_EVENT = TypeAdapter(AnswerEvent)
+
+
+def validated(event: Event) -> Event:
+    """``event`` unchanged once it matches the schema; a ``pydantic.ValidationError`` (a bug of ours) otherwise."""
+    SERVER_EVENT.validate_python(event)
+    return event

@@ -194,3 +194,13 @@ def conversation_token_totals(*, conversation_id: int) -> TokenTotals:
         summaries=spent.summaries,
         summary_spent_tokens=spent.tokens,
     )
+
+
+def message_get_for_user(*, message_id: int, user: AbstractBaseUser) -> Message | None:
+    """A message (question or answer) of one of the user's conversations; ``None`` for others' as for missing ones."""
+    return Message.objects.filter(pk=message_id, conversation__owner=user).first()
+
+
+def conversations_page(*, user: AbstractBaseUser):
+    """All the user's conversations, most recently active first (for paginated listings)."""
+    return Conversation.objects.filter(owner=user).order_by("-updated_at", "-id")

@@ -91,3 +91,37 @@ def document_download_url(*, document: Document, inline: bool = False) -> str:
         parameters={"ResponseContentDisposition": disposition, "ResponseContentType": document.content_type},
         expire=DOWNLOAD_URL_SECONDS,
     )
+
+
+def documents_list(
+    *,
+    user,
+    status: str | None = None,
+    content_type: str | None = None,
+    uploaded_after=None,
+    uploaded_before=None,
+) -> QuerySet[Document]:
+    """The documents ``user`` may read, newest first, narrowed by the given filters."""
+    documents = documents_visible_to(user).prefetch_related("allowed_groups")
+    if status:
+        documents = documents.filter(status=status)
+    if content_type:
+        documents = documents.filter(content_type=content_type)
+    if uploaded_after:
+        documents = documents.filter(created_at__gte=uploaded_after)
+    if uploaded_before:
+        documents = documents.filter(created_at__lt=uploaded_before)
+    return documents.order_by("-created_at", "-id")
+
+
+def document_get_visible(*, user, document_id: int) -> Document | None:
+    """A document ``user`` may read; ``None`` for one they may not, as for one that does not exist."""
+    return documents_visible_to(user).prefetch_related("allowed_groups").filter(pk=document_id).first()
+
+
+def groups_named(names: list[str]) -> tuple[list, list[str]]:
+    """The groups with these names, and the names no group has."""
+    from django.contrib.auth.models import Group
+
+    groups = list(Group.objects.filter(name__in=set(names)))
+    return groups, sorted(set(names) - {group.name for group in groups})

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from protostar import views
+from protostar.api.main import api, openai_api
 
 admin.site.site_header = "Protostar administration"
 admin.site.site_title = "Protostar"
@@ -15,6 +16,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
+    path("api/v1/", api.urls),
+    path("v1/", openai_api.urls),
     path("", include("knowledge.urls")),
     path("", include("chat.urls")),
 ]

@@ -189,6 +189,17 @@ def chat_worker(django_db_setup, django_db_blocker, llm_server, tmp_path_factory
     worker.stop()
 
 
+@pytest.fixture(scope="session")
+def api_server(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator:
+    """A real daphne for the HTTP API tests (the whole ASGI app on the test database)."""
+    from tests.live import Daphne
+
+    with django_db_blocker.unblock():
+        server = Daphne(tmp_path_factory.mktemp("api-daphne") / "daphne.log").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def forget_per_user_counters() -> None:
     """User ids start again with each test database: rate windows, fair-queue slots and socket counts left in Redis

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,7 +18,8 @@ import pytest
 from django.urls import reverse
 
 from chat.models import Conversation, Message
-from tests.conftest import ROOT, wait_until, worker_database_url
+from tests.conftest import wait_until
+from tests.live import Daphne
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -40,58 +37,6 @@ pytestmark = [
         reason="chromium and chromium-driver are not installed (run scripts/install-browser.sh as root)",
     ),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Daphne:
-    """The ASGI app served by a real daphne process on the test database, restartable on the same port."""
-
-    def __init__(self, log_path: Path) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Daphne:
-        env = {**os.environ, "DATABASE_URL": worker_database_url(), "ALLOWED_HOSTS": "127.0.0.1,localhost"}
-        daphne = Path(sys.executable).with_name("daphne")
-        command = [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "protostar.asgi:application"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            # Generous: on a machine busy with other work, starting Django and daphne took over 30 s.
-            wait_until(self._serving, timeout=120, message="daphne to serve the login page")
-        except BaseException:
-            self.stop()  # not left running after a failed start
-            raise
-        return self
-
-    def _serving(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"daphne exited: {self.log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/accounts/login/", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
 
 
 @pytest.fixture(scope="session")
