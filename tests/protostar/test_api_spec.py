@@ -106,9 +106,10 @@ def _schemathesis(server, spec_path: Path, key: str, *selection: str, seconds: i
 
 
 def test_schemathesis_finds_no_server_error_and_no_response_breaking_the_schema(
-    api_server, staff, tmp_path, temporary_chat_worker
+    api_server, staff, tmp_path, chat_worker
 ):
-    # The chat worker (offline answerer) finishes the fuzzed asks, so their event streams end.
+    # The session's chat worker (answering from the test LLM server) finishes the fuzzed asks, so their event
+    # streams end.
     key = api_key(staff, "read", "ask", "manage")
     with api_client(api_server, key) as client:
         spec = client.get("/api/v1/openapi.json").json()
