@@ -126,7 +126,7 @@ class FaultStack:
         with psycopg.connect(with_path(self.database_url, "/postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
 
-    def manage(self, *args: str, timeout: float = 120) -> str:
+    def manage(self, *args: str, timeout: float = 600) -> str:
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
