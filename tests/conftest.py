@@ -76,7 +76,9 @@ class WorkerProcess:
         self._wait_registered()
         return self
 
-    def _wait_registered(self, timeout: float = 30) -> None:
+    # A worker registers once Django and its apps are imported: seconds on a quiet machine, but far longer on a
+    # loaded one (several suites and benchmarks sharing two cores), where 30 s was too short.
+    def _wait_registered(self, timeout: float = 120) -> None:
         import django_rq
         from rq import Worker
 
