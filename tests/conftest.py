@@ -73,7 +73,12 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_registered()
+        try:
+            self._wait_registered()
+        except BaseException:
+            # Nobody holds a worker that failed to start: stop it, or it would live on and take other tests' jobs.
+            self.stop()
+            raise
         return self
 
     # A worker registers once Django and its apps are imported: seconds on a quiet machine, but far longer on a
