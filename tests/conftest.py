@@ -82,8 +82,8 @@ class WorkerProcess:
         return self
 
     # A worker registers once Django and its apps are imported: seconds on a quiet machine, but far longer on a
-    # loaded one (several suites and benchmarks sharing two cores), where 30 s was too short.
-    def _wait_registered(self, timeout: float = 120) -> None:
+    # loaded one (several suites and benchmarks sharing two cores: over a minute), where 30 s was too short.
+    def _wait_registered(self, timeout: float = 300) -> None:
         import django_rq
         from rq import Worker
 
