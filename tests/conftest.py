@@ -73,10 +73,17 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_registered()
+        try:
+            self._wait_registered()
+        except BaseException:
+            # Nobody holds a worker that failed to start: stop it, or it would live on and take other tests' jobs.
+            self.stop()
+            raise
         return self
 
-    def _wait_registered(self, timeout: float = 30) -> None:
+    # A worker registers once Django and its apps are imported: seconds on a quiet machine, but far longer on a
+    # loaded one (several suites and benchmarks sharing two cores: over a minute), where 30 s was too short.
+    def _wait_registered(self, timeout: float = 300) -> None:
         import django_rq
         from rq import Worker
 
