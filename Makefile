@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test services stop status bootstrap migrate lint format bench browser clean
+.PHONY: run test services stop status bootstrap migrate lint format bench browser ocr clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -21,14 +21,17 @@ migrate: services
 	@$(MANAGE) migrate --no-input -v 0
 	@$(MANAGE) bootstrap
 
-run: migrate
+run: migrate ocr
 	@echo "Protostar on http://127.0.0.1:8000/ (admin: /admin/). Ctrl-C stops the server and the workers."
 	@.venv/bin/honcho start -f Procfile
 
 browser:
 	@./scripts/install-browser.sh
 
-test: bootstrap browser
+ocr:
+	@./scripts/install-ocr.sh
+
+test: bootstrap browser ocr
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap
@@ -37,7 +40,7 @@ lint: bootstrap
 format: bootstrap
 	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
-bench: migrate
+bench: migrate ocr
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean: stop

@@ -167,7 +167,9 @@ def _distinctive(terms: list[str]) -> list[str]:
 
 
 def _filters(document_ids, uploaded_after, uploaded_before) -> tuple[str, list]:
-    clauses, params = ["d.status = 'ready'"], []
+    # A document being re-ingested keeps its previous chunk set searchable until the swap replaces it in one
+    # transaction; a new document has no chunks before that swap, and a failed one is hidden.
+    clauses, params = ["d.status <> 'failed'"], []
     if document_ids is not None:
         clauses.append("d.id = ANY(%s)")
         params.append(list(document_ids))

@@ -50,7 +50,7 @@ def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str 
     except DocumentRejected as exc:
         return UploadOutcome("rejected", reason=str(exc))
     sha256 = hashlib.sha256(data).hexdigest()
-    existing = Document.objects.filter(sha256=sha256).first()
+    existing = Document.objects.filter(sha256=sha256, source__isnull=True).first()
     if existing:
         return UploadOutcome("duplicate", document=existing, reason=f"Already uploaded as “{existing.title}”.")
     name = PurePath(filename).name[:255] or "document"
@@ -71,7 +71,7 @@ def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str 
             _enqueue_ingest_on_commit(document.pk)
     except IntegrityError:
         default_storage.delete(document.file.name)
-        existing = Document.objects.get(sha256=sha256)
+        existing = Document.objects.get(sha256=sha256, source__isnull=True)
         return UploadOutcome("duplicate", document=existing, reason=f"Already uploaded as “{existing.title}”.")
     return UploadOutcome("queued", document=document)
 
@@ -126,8 +126,25 @@ def document_claim(*, document_id: int) -> Document | None:
     return Document.objects.filter(pk=document_id).first() if claimed else None
 
 
-def document_report_progress(*, document_id: int, done: int, total: int) -> None:
-    Document.objects.filter(pk=document_id).update(progress_done=done, progress_total=total)
+def document_report_progress(*, document_id: int, done: int, total: int, stage: str | None = None) -> None:
+    changes: dict = {"progress_done": done, "progress_total": total}
+    if stage is not None:
+        changes["progress_stage"] = stage
+    Document.objects.filter(pk=document_id).update(**changes)
+
+
+def document_continue(*, document_id: int) -> None:
+    """Queue the next part of a long ingestion (OCR of many pages); the document stays ``processing``."""
+    Document.objects.filter(pk=document_id).update(updated_at=timezone.now())
+    _enqueue_ingest_on_commit(document_id)
+
+
+def document_record_ocr(*, document_id: int, pages: list[int], confidence: float | None) -> None:
+    Document.objects.filter(pk=document_id).update(ocr_pages=pages, ocr_confidence=confidence)
+
+
+class ChunkSetChanged(Exception):
+    """Chunks planned to be kept were replaced meanwhile (a concurrent run of the same job)."""
 
 
 def chunks_replace(
@@ -137,17 +154,27 @@ def chunks_replace(
     page_count: int | None,
     embedding_model: str,
     windows: list[list[ChunkWindow]] | None = None,
+    kept: list[Chunk] | None = None,
 ) -> bool:
     """Swap a document's chunk set in one transaction: readers see the old set or the new one, never a mix.
 
-    ``windows[i]`` are the sentence windows of ``chunks[i]``. Returns False when the document was deleted meanwhile
-    (nothing is written then).
+    ``windows[i]`` are the sentence windows of ``chunks[i]``. ``kept`` are existing chunk rows (by pk) that stay,
+    with their vectors and windows, at the new position they carry. Returns False when the document was deleted
+    meanwhile (nothing is written then); raises ``ChunkSetChanged`` when a kept row is gone.
     """
+    kept = kept or []
     with transaction.atomic():
         locked = Document.objects.select_for_update().filter(pk=document.pk).first()
         if locked is None:
             return False
-        Chunk.objects.filter(document_id=document.pk).delete()
+        kept_ids = [chunk.pk for chunk in kept]
+        if Chunk.objects.filter(document_id=document.pk, pk__in=kept_ids).count() != len(kept_ids):
+            raise ChunkSetChanged(document.pk)
+        Chunk.objects.filter(document_id=document.pk).exclude(pk__in=kept_ids).delete()
+        # The ordinal constraint is deferred to the commit, so kept rows can be renumbered in any order.
+        Chunk.objects.bulk_update(
+            kept, ["ordinal", "page_start", "page_end", "char_start", "char_end", "token_count"], batch_size=500
+        )
         Chunk.objects.bulk_create(chunks, batch_size=500)
         if windows:
             for chunk, chunk_windows in zip(chunks, windows, strict=True):
@@ -158,8 +185,9 @@ def chunks_replace(
             status=Document.Status.READY,
             error="",
             page_count=page_count,
-            chunk_count=len(chunks),
+            chunk_count=len(chunks) + len(kept),
             progress_done=F("progress_total"),
+            progress_stage="",
             embedding_model=embedding_model,
             processed_at=timezone.now(),
             updated_at=timezone.now(),
