@@ -57,7 +57,7 @@ class Document(models.Model):
     # Set when the document mirrors a file of a synced source; ``source_version`` is the cheap change marker
     # (size and mtime, or the S3 ETag) that spares reading unchanged files on every run.
     source = models.ForeignKey(
-        "knowledge.Source", null=True, blank=True, on_delete=models.PROTECT, related_name="documents"
+        "knowledge.Source", null=True, blank=True, on_delete=models.CASCADE, related_name="documents"
     )
     source_path = models.CharField(max_length=1024, blank=True)
     source_version = models.CharField(max_length=200, blank=True)

@@ -120,6 +120,8 @@ def document_claim(*, document_id: int) -> Document | None:
         status=Document.Status.PROCESSING,
         error="",
         progress_done=0,
+        ocr_pages=[],
+        ocr_confidence=None,
         processing_started_at=timezone.now(),
         updated_at=timezone.now(),
     )
