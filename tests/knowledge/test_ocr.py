@@ -50,10 +50,13 @@ def _merged(*parts: bytes) -> bytes:
     return out.getvalue()
 
 
-def _hit_pages(query: str, user, document: Document) -> list[int]:
-    return [hit.page_start for hit in search_chunks(query=query, user=user, k=3) if hit.document_id == document.pk]
+def _best_hit(query: str, user, document: Document) -> tuple[int, int, str]:
+    hit = next(hit for hit in search_chunks(query=query, user=user, k=3) if hit.document_id == document.pk)
+    return hit.page_start, hit.page_end, hit.text
 
 
+# Chunks of at most a page each, so a hit's page numbers say which page it came from.
+@override_settings(CHUNK_TARGET_TOKENS=40, CHUNK_OVERLAP_TOKENS=0)
 def test_scanned_korean_and_english_pages_are_found_by_search_with_their_page_numbers(admin_user):
     data = _merged(pdf_factory.make_pdf([TEXT_PAGE]), pdf_factory.make_scanned_pdf([KOREAN_SCAN, ENGLISH_SCAN]))
     outcome = document_upload(data=data, filename="facilities.pdf")
@@ -65,9 +68,12 @@ def test_scanned_korean_and_english_pages_are_found_by_search_with_their_page_nu
     rows = {row.number: row for row in OcrPage.objects.filter(document=document)}
     assert set(rows) == {2, 3} and all(row.engine == "tesseract" and not row.error for row in rows.values())
     assert "압력 밸브" in rows[2].text and "elevator maintenance contract" in rows[3].text
-    assert _hit_pages("보일러 압력 밸브는 언제 점검하나요?", admin_user, document)[:1] == [2]
-    assert _hit_pages("elevator maintenance contract Hanbit Lifts", admin_user, document)[:1] == [3]
-    assert _hit_pages("facilities handbook real text layer", admin_user, document)[:1] == [1]
+    first, last, text = _best_hit("보일러 압력 밸브는 언제 점검하나요?", admin_user, document)
+    assert (first, last) == (2, 2) and "압력 밸브" in text
+    first, last, text = _best_hit("elevator maintenance contract Hanbit Lifts", admin_user, document)
+    assert (first, last) == (3, 3) and "Hanbit Lifts" in text
+    first, last, text = _best_hit("facilities handbook real text layer", admin_user, document)
+    assert (first, last) == (1, 1) and "real text layer" in text
 
 
 @override_settings(OCR_PART_SECONDS=1, OCR_PAGE_TIMEOUT=60)
