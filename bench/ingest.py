@@ -137,7 +137,7 @@ def _wait_ready(document_filter: dict, timeout: float = 7200) -> None:
     raise SystemExit("timed out waiting for the ingestion")
 
 
-def run_incremental(folder: Path, pages: int) -> dict:
+def run_incremental(folder: Path, pages: int, sentences: int) -> dict:
     """Full ingestion of a ``pages``-page PDF from a folder source, then one changed page, both through the worker."""
     from knowledge.models import Chunk, Document, Source
     from knowledge.sources.services import source_delete, source_sync
@@ -146,7 +146,7 @@ def run_incremental(folder: Path, pages: int) -> dict:
     for old in Source.objects.filter(name="bench-incremental"):
         source_delete(source=old)
     rng = random.Random(300)
-    texts = [f"Manual page {p + 1}\n" + page_text(rng, p % 2 == 0) for p in range(pages)]
+    texts = [f"Manual page {p + 1}\n" + page_text(rng, p % 2 == 0, sentences) for p in range(pages)]
     path = folder / "manual.pdf"
     path.write_bytes(make_pdf(texts))
     source = Source.objects.create(name="bench-incremental", kind=Source.Kind.FOLDER, location=str(folder))
@@ -171,6 +171,7 @@ def run_incremental(folder: Path, pages: int) -> dict:
     after = set(Chunk.objects.filter(document=document).values_list("pk", flat=True))
     return {
         "pages": pages,
+        "sentences_per_page": sentences,
         "chunks": len(after),
         "chunks_re_embedded": len(after - before),
         "full_seconds": round(full, 2),
@@ -186,6 +187,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=10)
     parser.add_argument("--case", choices=["all", "throughput", "incremental"], default="all")
     parser.add_argument("--incremental-pages", type=int, default=300)
+    parser.add_argument("--incremental-sentences", type=int, default=8, help="sentences per page")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-source-"))
@@ -193,7 +195,7 @@ def main() -> None:
     os.environ["SOURCE_FOLDER_ROOTS"] = str(folder)
     prepare()
     if args.case in ("all", "incremental"):
-        result = run_incremental(folder, args.incremental_pages)
+        result = run_incremental(folder, args.incremental_pages, args.incremental_sentences)
         if args.json:
             print(json.dumps({"incremental": result}))
         else:

@@ -56,7 +56,8 @@ def test_folder_source_gains_changes_and_loses_files_and_the_knowledge_base_foll
     folder, queued, admin_user
 ):
     (folder / "manuals" / "pump.md").write_text(PUMP)
-    (folder / "vacation.md").write_text(VACATION_OLD)
+    (folder / "규정").mkdir()
+    (folder / "규정" / "휴가 안내.md").write_text(VACATION_OLD)
     (folder / ".hidden.md").write_text("# Editor backup\n\nnot a document\n")
     source = Source.objects.create(name="Shared drive", kind=Source.Kind.FOLDER, location=str(folder))
     first = source_sync(source_id=source.pk)
@@ -64,16 +65,16 @@ def test_folder_source_gains_changes_and_loses_files_and_the_knowledge_base_foll
     _ingest_queued(queued)
     assert "seal kit" in _texts_found("XR-7710 pump seal kit", admin_user)
     assert "15일" in _texts_found("연차 휴가는 며칠인가요?", admin_user)
-    vacation = Document.objects.get(source=source, source_path="vacation.md")
+    vacation = Document.objects.get(source=source, source_path="규정/휴가 안내.md")
 
     (folder / "manuals" / "pump.md").unlink()
-    (folder / "vacation.md").write_text(VACATION_NEW)
+    (folder / "규정" / "휴가 안내.md").write_text(VACATION_NEW)
     (folder / "cafeteria.md").write_text(CAFETERIA)
     second = source_sync(source_id=source.pk)
     assert (second.added, second.updated, second.removed, second.unchanged, second.failed) == (1, 1, 1, 0, 0)
     assert {(item["path"], item["action"]) for item in second.details} == {
         ("cafeteria.md", "added"),
-        ("vacation.md", "updated"),
+        ("규정/휴가 안내.md", "updated"),
         ("manuals/pump.md", "removed"),
     }
     _ingest_queued(queued)
@@ -81,7 +82,7 @@ def test_folder_source_gains_changes_and_loses_files_and_the_knowledge_base_foll
     assert "seal kit" not in _texts_found("XR-7710 pump seal kit", admin_user), "a deleted file is not searchable"
     found = _texts_found("연차 휴가는 며칠인가요?", admin_user)
     assert "20일" in found and "15일" not in found
-    assert Document.objects.get(source=source, source_path="vacation.md").pk == vacation.pk, "updated in place"
+    assert Document.objects.get(source=source, source_path="규정/휴가 안내.md").pk == vacation.pk, "updated in place"
     assert "특식" in _texts_found("금요일 구내식당 특식", admin_user)
 
     third = source_sync(source_id=source.pk)
