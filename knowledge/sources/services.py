@@ -23,9 +23,18 @@ from knowledge.extraction import DocumentRejected, detect_content_type
 from knowledge.models import Document, Source, SourceRun
 from knowledge.services import document_delete, document_reprocess
 from knowledge.sources.listing import SourceFile, SourceLister, SourceUnavailable, lister_for
-from protostar import queues
+from protostar.queues import JobKind
 
 logger = logging.getLogger(__name__)
+
+# A sync lists the source and queues the ingestion of what changed; the listing is cheap, so a failed or
+# interrupted sync is simply run again at the next due time rather than retried.
+SOURCE_SYNC_JOB = JobKind(
+    queue="default",
+    function="knowledge.tasks.sync_source",
+    timeout_setting="SOURCE_SYNC_JOB_TIMEOUT",
+    describe=lambda source_id: f"sync source {source_id}",
+)
 
 
 def source_sync(*, source_id: int) -> SourceRun | None:
@@ -173,12 +182,7 @@ def sources_enqueue_due() -> list[int]:
 
 
 def source_enqueue_sync(*, source_id: int) -> None:
-    queues.queue("default").enqueue(
-        "knowledge.tasks.sync_source",
-        source_id,
-        job_timeout=settings.SOURCE_SYNC_JOB_TIMEOUT,
-        description=f"sync source {source_id}",
-    )
+    SOURCE_SYNC_JOB.enqueue(source_id)
 
 
 def source_delete(*, source: Source) -> None:
