@@ -73,7 +73,11 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_registered()
+        try:
+            self._wait_registered()
+        except RuntimeError:
+            self.stop()  # a worker that never registered would otherwise outlive the session
+            raise
         return self
 
     def _wait_registered(self, timeout: float = 30) -> None:
