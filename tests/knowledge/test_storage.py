@@ -68,12 +68,12 @@ def _ingest_with_schema_0003(sentence: str) -> None:
     from django.conf import settings
     from django.db.migrations.loader import MigrationLoader
     from pgvector import SparseVector
+    from protostar.llm.registry import get_embedder
 
     from knowledge.chunking import chunk_document, sentence_windows
     from knowledge.extraction import extract
     from knowledge.lexical import search_terms_text
     from knowledge.models import SPARSE_DIMENSIONS
-    from protostar.llm.registry import get_embedder
 
     apps = MigrationLoader(connection).project_state(("knowledge", "0003_chunk_windows_language")).apps
     old_document, old_chunk, old_window = (
@@ -124,14 +124,15 @@ def _ingest_with_schema_0003(sentence: str) -> None:
 @pytest.fixture
 def old_row_layout(monkeypatch) -> Iterator[None]:
     """A knowledge base ingested before migration 0004; the test migrates forward, and so does the teardown if the
-    test did not get that far (later tests need the whole schema)."""
+    test did not get that far (later tests need the whole schema). Going back to 0003 also unapplies other apps'
+    migrations that need a later knowledge schema, so the teardown migrates every app."""
     call_command("migrate", "knowledge", "0003", verbosity=0)
     try:
         _ingest_with_schema_0003(KOREAN)
         assert _out_of_line("knowledge_chunk", ["embedding"])["embedding"] > 0
         yield
     finally:
-        call_command("migrate", "knowledge", verbosity=0)
+        call_command("migrate", verbosity=0)
 
 
 def test_the_migration_rewrites_a_small_knowledge_base(old_row_layout):
