@@ -35,7 +35,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "created_at",
         "download_link",
     )
-    list_filter = ("status", "content_type", "created_at")
+    list_filter = ("status", "content_type", "source", "created_at")
     search_fields = ("title", "original_filename")
     list_select_related = ("uploaded_by",)
     actions = ("reprocess_selected", "delete_selected")
@@ -53,6 +53,9 @@ class DocumentAdmin(admin.ModelAdmin):
         "progress_bar",
         "attempt_count",
         "embedding_model",
+        "ocr_summary",
+        "source",
+        "source_path",
         "uploaded_by",
         "created_at",
         "processed_at",
@@ -72,9 +75,19 @@ class DocumentAdmin(admin.ModelAdmin):
             return format_html('{}<br><span style="color:#cf222e">{}</span>', badge, obj.error)
         return badge
 
+    @admin.display(description="OCR")
+    def ocr_summary(self, obj: Document) -> str:
+        if not obj.ocr_pages:
+            return "—"
+        pages = ", ".join(str(number) for number in obj.ocr_pages[:50]) + (" …" if len(obj.ocr_pages) > 50 else "")
+        confidence = f"{obj.ocr_confidence:.0f}" if obj.ocr_confidence is not None else "?"
+        return f"{len(obj.ocr_pages)} page(s) read by OCR, mean confidence {confidence}/100: {pages}"
+
     @admin.display(description="Progress")
     def progress_bar(self, obj: Document) -> str:
         label = f"{obj.progress_done}/{obj.progress_total}" if obj.progress_total else ""
+        if label and obj.progress_stage:
+            label = f"{'OCR' if obj.progress_stage == 'ocr' else obj.progress_stage}: {label}"
         return format_html(
             '<progress max="100" value="{}" title="{}"></progress> {}', obj.progress_percent, label, label
         )
@@ -193,3 +206,7 @@ class DocumentAdmin(admin.ModelAdmin):
             paginator = Paginator(document_chunks(document=document), 50)
             extra_context["chunk_page"] = paginator.get_page(request.GET.get("chunks"))
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+# Synced sources register their own admin pages.
+from knowledge.sources import admin as _sources_admin  # noqa: E402, F401
