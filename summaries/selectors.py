@@ -25,6 +25,8 @@ def summary_latest(*, conversation_id: int) -> ConversationSummary | None:
 def turns_between(*, conversation_id: int, after_id: int = 0, before_id: int | None = None) -> list[Message]:
     """Finished turns with ``after_id < id < before_id``, oldest first."""
     turns = Message.objects.filter(conversation_id=conversation_id, pk__gt=after_id, status__in=TURN_STATUSES)
+    # Earlier attempts and edited-over questions are off the conversation's path (``chat.revisions``).
+    turns = turns.filter(superseded=False)
     if before_id is not None:
         turns = turns.filter(pk__lt=before_id)
     return list(turns.exclude(content="").order_by("pk").only("pk", "role", "content", "status"))
