@@ -82,8 +82,8 @@ CUES: tuple[tuple[re.Pattern[str], float], ...] = (
     # Decisions taken (not rules that "need approval": those are in the documents).
     (
         re.compile(
-            r"결정|확정|합의|승인(?:했|됐|되었|받았|하기로)|채택|하기로|선정|정했|정하였|decid|agreed|agree to|approved|confirm|"
-            r"\bchose|\bchosen|settled on|go with|going with",
+            r"결정|확정|합의|승인(?:했|됐|되었|받았|하기로)|채택|하기로|선정|정했|정하였|"
+            r"decid|agreed|agree to|approved|confirm|\bchose|\bchosen|settled on|go with|going with",
             re.IGNORECASE,
         ),
         3.0,
