@@ -553,6 +553,10 @@ $("new-conversation").addEventListener("click", (event) => {
   showNewConversation(true);
 });
 thread.scroller.addEventListener("click", jumpToSource);
+// The switcher comes back to the conversation on screen (the page may have moved on since it was rendered).
+for (const form of document.querySelectorAll(".language-form")) {
+  form.addEventListener("submit", () => (form.elements.next.value = location.pathname + location.search));
+}
 window.addEventListener("popstate", () => {
   const id = conversationFromPath();
   if (id === null) showNewConversation(false);

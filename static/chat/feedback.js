@@ -11,6 +11,26 @@ const REASONS = [
   ["other", "reasonOther"],
 ];
 
+// Thumb icons (paths from Feather icons, MIT): emoji fonts are missing on many machines.
+const ICONS = {
+  up: "M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3",
+  down: "M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17",
+};
+const SVG = "http://www.w3.org/2000/svg";
+
+function icon(rating) {
+  const svg = document.createElementNS(SVG, "svg");
+  for (const [name, value] of Object.entries({ viewBox: "0 0 24 24", width: "16", height: "16", fill: "none",
+    stroke: "currentColor", "stroke-width": "2", "stroke-linecap": "round", "stroke-linejoin": "round",
+    "aria-hidden": "true", focusable: "false" })) {
+    svg.setAttribute(name, value);
+  }
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", ICONS[rating]);
+  svg.append(path);
+  return svg;
+}
+
 function node(tag, className, text) {
   const el = document.createElement(tag);
   if (className) el.className = className;
@@ -23,15 +43,16 @@ export class FeedbackControls {
     this.answerId = answerId;
     this.onChoice = onChoice;
     this.root = node("div", "feedback");
-    this.up = this.thumb("up", "👍", t("helpful"));
-    this.down = this.thumb("down", "👎", t("notHelpful"));
+    this.up = this.thumb("up", t("helpful"));
+    this.down = this.thumb("down", t("notHelpful"));
     this.form = this.reasonForm();
     this.thanks = node("span", "feedback-thanks muted small");
     this.root.append(this.up, this.down, this.thanks, this.form);
   }
 
-  thumb(rating, symbol, label) {
-    const button = node("button", `thumb thumb-${rating}`, symbol);
+  thumb(rating, label) {
+    const button = node("button", `thumb thumb-${rating}`);
+    button.append(icon(rating));
     button.type = "button";
     button.setAttribute("aria-label", label);
     button.title = label;

@@ -12,7 +12,7 @@ export class Sidebar {
     Object.assign(this, { panel, list, emptyNote, scrim, toggle, conversationUrl, search });
     toggle.addEventListener("click", () => (panel.classList.contains("open") ? this.close() : this.open()));
     scrim.addEventListener("click", () => this.close());
-    panel.addEventListener("keydown", (event) => {
+    document.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && panel.classList.contains("open")) {
         this.close();
         toggle.focus();
@@ -113,6 +113,8 @@ export class Sidebar {
     this.panel.classList.add("open");
     this.scrim.hidden = false;
     this.toggle.setAttribute("aria-expanded", "true");
+    // Keyboard users continue inside the drawer they opened (Escape closes it and comes back to the toggle).
+    this.panel.querySelector("a, button, input")?.focus();
   }
 
   close() {
