@@ -3,10 +3,12 @@
 // left off; duplicate or stale events are dropped by that same number.
 
 import { ConversationActions } from "./actions.js";
+import { AnswerBook } from "./answers.js";
 import { ChatConnection } from "./connection.js";
 import { formatNumber, t } from "./i18n.js";
 import { setLanguage } from "./render.js";
 import { Sidebar } from "./sidebar.js";
+import { applyStreamEvent } from "./stream.js";
 import { FINAL, Thread } from "./thread.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
@@ -32,7 +34,7 @@ const thread = new Thread({
     onEdit: (questionId, content) => revise("edit", { message: questionId, content }, { questionId, content }),
     onRegenerate: (answerId) => revise("regenerate", { message: answerId }, { answerId }),
     onFeedback: (answerId, choice) => connection.send({ type: "feedback", message: answerId, ...choice }),
-    onShowAttempt: showAttempt,
+    onShowAttempt: (answerId) => showAttempt(answerId),
     canRevise: () => !busy(),
   },
 });
@@ -82,15 +84,22 @@ const state = {
   // The question (or regenerate / edit) sent but not yet `accepted`; re-sent with the same client_id after a
   // reconnect (idempotent). `kind` says which.
   pendingAsk: null,
-  // Assistant messages shown in this view, by id (earlier attempts too).
-  answers: new Map(),
-  // Questions on the conversation's path, by id: { article, attempts: [answer ids, oldest first] }.
-  questions: new Map(),
+  // The answers and questions shown in this view (the maps belong to `book`).
+  answers: null,
+  questions: null,
   // The id of the answer the stop button applies to.
   active: null,
   // Bumped on every view change so a slow history fetch cannot paint over a newer view.
   view: 0,
 };
+
+const book = new AnswerBook(thread);
+state.answers = book.answers;
+state.questions = book.questions;
+const addAnswer = (fields) => book.addAnswer(fields);
+const addQuestion = (content, id, bubble) => book.addQuestion(content, id, bubble);
+const paint = (answer) => book.paint(answer);
+const showAttempt = (answerId) => book.showAttempt(answerId);
 
 const connection = new ChatConnection(config.socketPath, {
   onOpen: replayAfterOpen,
@@ -100,56 +109,6 @@ const connection = new ChatConnection(config.socketPath, {
 });
 
 // --- answers and history ----------------------------------------------------------------------------------
-
-function addAnswer({ id, questionId = null, content = "", status = "pending", sources = [], error = "", feedback = null }) {
-  const answer = { id, questionId, text: content, status, sources, error, feedback, lastSeq: 0, stopRequested: false, frame: 0 };
-  const question = state.questions.get(questionId);
-  const previous = question && question.attempts.length ? state.answers.get(question.attempts.at(-1)) : null;
-  answer.dom = thread.addAnswer(id, previous ? previous.dom.article : undefined);
-  state.answers.set(id, answer);
-  if (question) {
-    question.attempts.push(id);
-    showAttempt(id);
-  }
-  paint(answer);
-  return answer;
-}
-
-function addQuestion(content, id, bubble) {
-  const article = bubble || thread.addUserBubble(content, id);
-  if (bubble) thread.setQuestionId(bubble, id);
-  state.questions.set(id, { article, attempts: [] });
-  return article;
-}
-
-// The conversation continues from the newest attempt of the newest question: only that one can be regenerated.
-function latestAnswerId() {
-  const questions = [...state.questions.values()];
-  const last = questions.at(-1);
-  return last && last.attempts.length ? last.attempts.at(-1) : null;
-}
-
-function paintOptions(answer) {
-  return { latest: answer.id === latestAnswerId() };
-}
-
-function paint(answer) {
-  thread.paint(answer, paintOptions(answer));
-}
-
-// Browse the attempts at one question: one is shown at a time, with "‹ n of m ›".
-function showAttempt(answerId) {
-  const answer = state.answers.get(answerId);
-  const question = answer && state.questions.get(answer.questionId);
-  if (!question) return;
-  for (const id of question.attempts) {
-    const attempt = state.answers.get(id);
-    attempt.dom.article.hidden = id !== answerId;
-    thread.paintAttempts(attempt, question.attempts);
-  }
-  const focused = document.activeElement;
-  if (focused && focused.closest(".attempts")) answer.dom.pager.querySelector("button:not(:disabled)")?.focus();
-}
 
 function announce(text) {
   ui.announcer.textContent = "";
@@ -376,7 +335,7 @@ function onAccepted(event) {
     sidebar.bringToTop(event.conversation, "");
   }
   if (pending.kind === "edit" && !state.questions.has(event.user_message)) {
-    replaceFromQuestion(pending.questionId, pending.content, event.user_message);
+    book.replaceFromQuestion(pending.questionId, pending.content, event.user_message);
   }
   // A replayed accept (same client_id after a reconnect) may find the answer already on screen.
   const answer = state.answers.get(event.message) || addAnswer({ id: event.message, questionId: event.user_message });
@@ -390,21 +349,6 @@ function onAccepted(event) {
   updateComposer();
   // The composer was disabled while the question was in flight; give the keyboard back for the next one.
   if (document.activeElement === document.body) ui.prompt.focus();
-}
-
-// An edited question replaces the old one and everything after it on screen (they stay stored, off the path).
-function replaceFromQuestion(questionId, content, newId) {
-  const old = state.questions.get(questionId);
-  if (old) {
-    for (const [id, question] of state.questions) {
-      if (id < questionId) continue;
-      for (const answerId of question.attempts) state.answers.delete(answerId);
-      state.questions.delete(id);
-    }
-    thread.removeFrom(old.article);
-  }
-  addQuestion(content, newId);
-  thread.scrollToBottom();
 }
 
 function onFeedbackSaved(event) {
@@ -442,28 +386,6 @@ function onRequestError(event) {
   updateComposer();
 }
 
-function applyStreamEvent(answer, event) {
-  if (event.type === "reset") {
-    // Everything shown so far is void; the answer follows again from `sources` (numbering may restart).
-    Object.assign(answer, { text: "", sources: [], error: "", status: "streaming", lastSeq: event.seq });
-    return;
-  }
-  if (event.seq <= answer.lastSeq) return; // already rendered (a resume overlapping what arrived)
-  answer.lastSeq = event.seq;
-  if (event.type === "sources") {
-    answer.sources = event.items || [];
-    if (answer.status === "pending") answer.status = "streaming";
-  } else if (event.type === "token") {
-    answer.text += event.text;
-    answer.status = "streaming";
-  } else if (event.type === "end") {
-    answer.status = event.finish_reason === "cancelled" ? "cancelled" : "complete";
-  } else if (event.type === "error") {
-    answer.status = "failed";
-    answer.error = event.detail;
-  }
-}
-
 function handleEvent(event) {
   if (event.type === "accepted") {
     onAccepted(event);
@@ -487,7 +409,7 @@ function handleEvent(event) {
     paint(answer);
     updateComposer();
   } else {
-    thread.schedulePaint(answer, () => paintOptions(answer));
+    thread.schedulePaint(answer, () => book.paintOptions(answer));
     if (event.type === "sources" || event.type === "reset") updateComposer();
   }
 }
