@@ -55,7 +55,12 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_registered()
+        try:
+            self._wait_registered()
+        except BaseException:
+            # A worker that never registered would outlive the session and hold test-database connections.
+            self.stop()
+            raise
         return self
 
     def _wait_registered(self, timeout: float = 30) -> None:

@@ -88,6 +88,12 @@ def test_a_korean_browser_gets_korean_pages_and_the_switch_to_english_is_remembe
     assert answer.find_element(*by(".regenerate-answer")).text == "다시 생성"
     assert "쪽" in answer.find_element(*by(".source-page")).text
     assert not serious_violations(driver), "the Korean page has serious accessibility violations"
+    # Korean labels are longer: the phone-wide page still fits.
+    driver.set_window_size(390, 844)
+    wait_until(lambda: js(driver, "return window.innerWidth") <= 390, timeout=5, message="the narrow window")
+    assert js(driver, "return document.documentElement.scrollWidth") <= 390
+    driver.save_screenshot(str(NARROW_SCREENSHOT.with_name("protostar-chat-390-ko.png")))
+    driver.set_window_size(1280, 860)
 
     Select(driver.find_element(*by("#language-select"))).select_by_value("en")
     driver.find_element(*by("#language-apply")).click()
