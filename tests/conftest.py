@@ -63,7 +63,8 @@ class WorkerProcess:
             raise
         return self
 
-    def _wait_registered(self, timeout: float = 30) -> None:
+    def _wait_registered(self, timeout: float = 90) -> None:
+        # Generous: on a loaded 2-core machine a worker has taken over 40 s to import and register.
         import django_rq
         from rq import Worker
 
