@@ -203,7 +203,7 @@ def test_regenerate_keeps_the_previous_answer_browsable_and_edit_asks_again(chat
     assert_no_console_errors(driver)
 
 
-def test_export_downloads_the_conversation_as_markdown_with_sources(chat_page, llm):
+def test_export_downloads_markdown_with_sources_and_search_finds_the_conversation(chat_page, llm):
     driver = chat_page
     downloads = Path(tempfile.mkdtemp(prefix="protostar-export-"))
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
@@ -218,6 +218,20 @@ def test_export_downloads_the_conversation_as_markdown_with_sources(chat_page, l
     assert "## Question\n\n연차는 며칠까지 적립되나요?" in text
     assert "정규직은 연간 **18일**까지 적립됩니다 [S1]." in text
     assert "**Sources**" in text and "- [S1] Employee Handbook" in text
+
+    # Searching one's conversations by a word of the answer finds this one; clicking it opens it.
+    conversation = Conversation.objects.get()
+    driver.find_element(*by("#new-conversation")).click()
+    driver.find_element(*by("#conversation-search")).send_keys("적립되나요")
+    result = wait_until(lambda: driver.find_elements(*by("#search-list a")), timeout=10, message="a result")[0]
+    assert result.get_attribute("data-conversation") == str(conversation.pk) and "적립되나요" in result.text
+    assert not driver.find_element(*by("#conversation-list")).is_displayed()
+    result.click()
+    wait_for_status(driver, "complete", timeout=10)
+    assert driver.current_url.endswith(f"/c/{conversation.pk}/")
+    driver.find_element(*by("#conversation-search")).send_keys("없는 단어 xyz")
+    status = driver.find_element(*by("#search-status"))
+    wait_until(lambda: status.text == "No conversations match.", timeout=10, message="no results")
 
 
 def test_a_phone_wide_screen_collapses_the_sidebar_and_the_chat_stays_usable(chat_page, llm):
