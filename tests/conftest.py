@@ -73,10 +73,16 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_registered()
+        try:
+            self._wait_registered()
+        except BaseException:
+            # A worker that never registered would outlive the session and hold test-database connections.
+            self.stop()
+            raise
         return self
 
-    def _wait_registered(self, timeout: float = 30) -> None:
+    def _wait_registered(self, timeout: float = 90) -> None:
+        # Generous: on a loaded 2-core machine a worker has taken over 40 s to import and register.
         import django_rq
         from rq import Worker
 
