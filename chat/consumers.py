@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from chat import events, live, revisions, selectors, services, streams
 from chat.models import Message
+from feedback.services import feedback_give
 from protostar.i18n import language_from_scope
 
 logger = logging.getLogger(__name__)
@@ -106,8 +107,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _revise(self, request: events.Regenerate | events.Edit | events.Feedback) -> None:
         """Regenerate, edit and feedback: each one service call, answered like an ask (or ``feedback_saved``)."""
         if isinstance(request, events.Feedback):
-            from feedback.services import feedback_give
-
             saved = await _db(feedback_give)(
                 user=self.user,
                 message_id=request.message,
