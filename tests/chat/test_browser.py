@@ -66,7 +66,12 @@ class Daphne:
         command = [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "protostar.asgi:application"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._serving, timeout=30, message="daphne to serve the login page")
+        try:
+            # Generous, as for workers: a loaded 2-core machine can take tens of seconds to import the app.
+            wait_until(self._serving, timeout=90, message="daphne to serve the login page")
+        except BaseException:
+            self.stop()  # else it would outlive the session
+            raise
         return self
 
     def _serving(self) -> bool:
