@@ -109,12 +109,15 @@ INSTALLED_APPS = [
     "chat",
     "summaries",
     "prompts",
+    "feedback",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The interface language: the switcher's cookie, else the browser's Accept-Language (English or Korean).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -238,6 +241,11 @@ LANGUAGE_CODE = "en-us"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
 TIME_ZONE = _str("TIME_ZONE", "UTC")
 USE_I18N = True
+# Compiled catalogues are committed (locale/*/LC_MESSAGES/django.mo): a fresh machine has no msgfmt.
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = HTTPS
 USE_TZ = True
 
 LOGGING = {
