@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser clean
+.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser ocr clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -22,15 +22,18 @@ status:
 migrate: services
 	@$(MANAGE) bootstrap
 
-run: migrate
+run: migrate ocr
 	@echo "Protostar on http://127.0.0.1:8000/ (admin: /admin/). Ctrl-C stops the server and the workers."
 	@.venv/bin/honcho start -f Procfile
 
 browser:
 	@./scripts/install-browser.sh
 
+ocr:
+	@./scripts/install-ocr.sh
+
 # The lint runs first, so CI (`make test`) fails on a style fault or a broken layer contract too.
-test: lint browser
+test: lint browser ocr
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap
@@ -39,7 +42,7 @@ lint: bootstrap
 format: bootstrap
 	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
-bench: migrate
+bench: migrate ocr
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 # Rewrite the tables of docs/benchmarks.md from the stored runs in bench/results/*.json.

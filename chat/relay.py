@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio
 from channels.db import DatabaseSyncToAsync
 from django.db import InterfaceError, OperationalError, close_old_connections
+from django.utils.translation import gettext as _
 
 from chat import events, live, selectors, streams
 from chat.models import Message
@@ -178,7 +179,7 @@ async def snapshot(message_id: int, *, reader: Any, even_if_streamed: bool = Fal
     message = await database(selectors.message_get)(message_id=message_id)
     if message is None:
         # Deleted (with its conversation) while followed: nothing more will come; say so once and stop.
-        detail = f"Message {message_id} no longer exists."
+        detail = _("Message %(id)s no longer exists.") % {"id": message_id}
         return [events.error(code="not_found", detail=detail, message=message_id)]
     if not message.is_terminal:
         return None

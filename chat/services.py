@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chat import dispatch, events, selectors, streams
 from chat.models import TITLE_MAX_CHARS, Conversation, Message
@@ -66,7 +67,7 @@ def conversation_ask(
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         earlier = selectors.message_get_by_client_id(user=user, conversation_id=conversation_id, client_id=client_id)
         if earlier is not None:
-            reply = earlier.reply
+            reply = earlier.replies.order_by("-id").first()
             return AskResult(earlier.conversation_id, earlier.pk, reply.pk, created=False)
         # Under the user's row lock: concurrent asks of one user are counted one after the other.
         admission.admit_ask(user=user)
@@ -75,7 +76,7 @@ def conversation_ask(
         else:
             conversation = selectors.conversation_get_for_user(conversation_id=conversation_id, user=user)
             if conversation is None:
-                raise ChatError("not_found", f"Conversation {conversation_id} does not exist.")
+                raise ChatError("not_found", _("Conversation %(id)s does not exist.") % {"id": conversation_id})
             conversation.save(update_fields=["updated_at"])
         question = Message.objects.create(
             conversation=conversation,
@@ -93,16 +94,20 @@ def conversation_ask(
         )
         # Once committed, so the job always finds its rows; ``chat.dispatch`` queues it now or when one of the
         # user's earlier answers ends.
-        answer_id, user_id = answer.pk, user.pk
-        transaction.on_commit(lambda: dispatch.answer_submit(message_id=answer_id, user_id=user_id))
+        answer_submit_on_commit(message_id=answer.pk, user_id=user.pk)
     return AskResult(conversation.pk, question.pk, answer.pk, created=True)
+
+
+def answer_submit_on_commit(*, message_id: int, user_id: int) -> None:
+    """Hand a new pending answer to the fair dispatch once the transaction commits (so the job finds its rows)."""
+    transaction.on_commit(lambda: dispatch.answer_submit(message_id=message_id, user_id=user_id))
 
 
 def message_request_stop(*, user: AbstractBaseUser, message_id: int) -> Message:
     """Stop an answer: a queued one is cancelled here, a streaming one by its job (well within a second)."""
     message = selectors.assistant_message_get_for_user(message_id=message_id, user=user)
     if message is None:
-        raise ChatError("not_found", f"Message {message_id} does not exist.", message=message_id)
+        raise ChatError("not_found", _("Message %(id)s does not exist.") % {"id": message_id}, message=message_id)
     if message.is_terminal:
         return message
     conn = streams.sync_client()
@@ -116,10 +121,10 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     """Give a conversation its owner's title (one line; the list order, by last activity, does not change)."""
     line = " ".join((title or "").split())
     if not line:
-        raise ChatError("invalid", "A title cannot be empty.")
+        raise ChatError("invalid", _("A title cannot be empty."))
     limit = Conversation._meta.get_field("title").max_length
     if len(line) > limit:
-        raise ChatError("too_long", f"A title can be at most {limit} characters long.")
+        raise ChatError("too_long", _("A title can be at most %(limit)s characters long.") % {"limit": limit})
     conversation.title = line
     conversation.save(update_fields=["title"])
     return conversation
@@ -186,6 +191,7 @@ class AnswerOutcome:
     sources: list[dict[str, Any]] = field(default_factory=list)
     retrieval_query: str = ""
     model_name: str = ""
+    prompt_version: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_at: datetime | None = None
@@ -224,6 +230,7 @@ def _finish_fenced(message_id: int, attempt_id: str, outcome: AnswerOutcome) -> 
         sources=outcome.sources,
         retrieval_query=outcome.retrieval_query,
         model_name=outcome.model_name,
+        prompt_version=outcome.prompt_version,
         prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens,
         first_token_at=outcome.first_token_at,

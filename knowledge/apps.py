@@ -9,3 +9,6 @@ class KnowledgeConfig(AppConfig):
 
     def ready(self) -> None:
         from knowledge import checks  # noqa: F401  (registers system checks)
+        from knowledge.ocr import connect_signals
+
+        connect_signals()

@@ -76,12 +76,14 @@ class WorkerProcess:
         try:
             self._wait_registered()
         except BaseException:
-            self.stop()  # not left running (and holding the test database) after a failed start
+            # Nobody holds a worker that failed to start: stop it, or it would live on and take other tests' jobs.
+            self.stop()
             raise
         return self
 
-    # Loading the embedder takes most of a worker's start; on a machine busy with other work it took over 30 s.
-    def _wait_registered(self, timeout: float = 120) -> None:
+    # A worker registers once Django and its apps are imported: seconds on a quiet machine, but far longer on a
+    # loaded one (several suites and benchmarks sharing two cores: over a minute), where 30 s was too short.
+    def _wait_registered(self, timeout: float = 300) -> None:
         import django_rq
         from rq import Worker
 

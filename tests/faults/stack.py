@@ -9,6 +9,7 @@ take over this stack's answers and documents (nor this stack's those of the sess
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -63,19 +64,22 @@ class Proc:
         return self.popen.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind, as when the machine or the OOM killer takes the process."""
-        if self.alive():
-            os.kill(self.popen.pid, signal.SIGKILL)
+        """SIGKILL to the process and its children (a worker's scheduler), as when its container is killed: no
+        clean-up of any kind, and no orphan left running."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
 
     def stop(self) -> None:
         if self.alive():
             self.popen.terminate()
             try:
-                self.popen.wait(20)
+                self.popen.wait(60)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
+        with contextlib.suppress(ProcessLookupError):  # a scheduler child left behind
+            os.killpg(self.popen.pid, signal.SIGKILL)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -126,7 +130,7 @@ class FaultStack:
         with psycopg.connect(with_path(self.database_url, "/postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
 
-    def manage(self, *args: str, timeout: float = 120) -> str:
+    def manage(self, *args: str, timeout: float = 600) -> str:
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
@@ -144,7 +148,9 @@ class FaultStack:
         log_path = self.log_dir / f"{name}-{len(self.processes)}.log"
         env = {**self.env, **(extra_env or {})}
         with log_path.open("ab") as log:
-            popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            popen = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         proc = Proc(name, popen, log_path)
         self.processes.append(proc)
         return proc
@@ -165,7 +171,7 @@ class FaultStack:
         ready_line = "left out of garbage collection"
         proc = self._spawn(kind, command, settings)
         wait_for(
-            lambda: ready_line in proc.log() or not proc.alive(), timeout=90, message=f"the {kind} worker's warm-up"
+            lambda: ready_line in proc.log() or not proc.alive(), timeout=300, message=f"the {kind} worker's warm-up"
         )
         if not proc.alive():
             raise RuntimeError(f"the {kind} worker exited: {proc.log()[-3000:]}")

@@ -17,7 +17,7 @@ def keep_existing_access(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("knowledge", "0005_document_attempt_count"),
+        ("knowledge", "0006_ocr_sources_incremental"),
     ]
 
     operations = [
