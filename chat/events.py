@@ -302,6 +302,13 @@ class AcceptedEvent(_Schema):
     message: int = Field(description="The assistant message whose answer events follow.")
 
 
+class FeedbackSavedEvent(_Schema):
+    type: Literal["feedback_saved"]
+    message: int = Field(description="The rated assistant message.")
+    rating: str
+    reason: str
+
+
 class SourcesEvent(_Schema):
     type: Literal["sources"]
     message: int
@@ -343,7 +350,8 @@ class ResetEvent(_Schema):
 
 AnswerEvent = Annotated[SourcesEvent | TokenEvent | EndEvent | ErrorEvent | ResetEvent, Field(discriminator="type")]
 ServerEvent = Annotated[
-    AcceptedEvent | SourcesEvent | TokenEvent | EndEvent | ErrorEvent | ResetEvent, Field(discriminator="type")
+    AcceptedEvent | FeedbackSavedEvent | SourcesEvent | TokenEvent | EndEvent | ErrorEvent | ResetEvent,
+    Field(discriminator="type"),
 ]
 SERVER_EVENT = TypeAdapter(ServerEvent)
 ANSWER_EVENT = TypeAdapter(AnswerEvent)
