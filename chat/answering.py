@@ -15,11 +15,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.utils import timezone
 
 from chat import events, selectors, services, streams
 from chat.models import Message
 from chat.services import AnswerOutcome
 from chat.watch import Watch, answer_watcher
+from protostar import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ def answer_message(*, message_id: int) -> str | None:
         return None
     # Watched from the lease on: retrieval under load can outlast a lease that only streaming renewed.
     watch = answer_watcher().watch(owner)
+    metrics.ANSWERS_IN_FLIGHT.inc()
     try:
         message = services.message_claim(message_id=message_id, attempt_id=owner.attempt_id)
         if message is None:
@@ -44,6 +47,7 @@ def answer_message(*, message_id: int) -> str | None:
         logger.warning("message %s: attempt %s was superseded", message_id, owner.attempt_id)
         return None
     finally:
+        metrics.ANSWERS_IN_FLIGHT.dec()
         answer_watcher().forget(watch)
         owner.release()
         owner.conn.delete(streams.stop_key(message_id))
@@ -99,7 +103,16 @@ def _finish(message: Message, owner: streams.AnswerStream, outcome: AnswerOutcom
         )
     if outcome.status == Message.Status.COMPLETE:
         services.memory_update_request(conversation_id=message.conversation_id)
+    _observe(message, outcome)
     return outcome.status
+
+
+def _observe(message: Message, outcome: AnswerOutcome) -> None:
+    metrics.ANSWERS.labels(outcome.status).inc()
+    metrics.ANSWER_DURATION.observe((timezone.now() - message.created_at).total_seconds())
+    if outcome.first_token_at is not None:
+        metrics.ANSWER_TTFT.observe(max(0.0, (outcome.first_token_at - message.created_at).total_seconds()))
+    metrics.TOKENS_STREAMED.inc(outcome.completion_tokens or 0)
 
 
 def retrieval_query(message: Message) -> str:

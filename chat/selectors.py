@@ -57,3 +57,12 @@ def conversations_for_user(*, user: AbstractBaseUser, limit: int = 200) -> list[
 def conversation_messages(*, conversation: Conversation) -> list[Message]:
     """Every message of a conversation in the order they were written (questions before their answers)."""
     return list(Message.objects.filter(conversation=conversation).order_by("id"))
+
+
+def message_owner_id(*, message_id: int) -> int | None:
+    """Whose conversation a message is in (for the ids a job's log lines carry)."""
+    return Message.objects.filter(pk=message_id).values_list("conversation__owner_id", flat=True).first()
+
+
+def conversation_owner_id(*, conversation_id: int) -> int | None:
+    return Conversation.objects.filter(pk=conversation_id).values_list("owner_id", flat=True).first()

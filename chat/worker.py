@@ -23,6 +23,7 @@ from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
 
 from protostar.startup import freeze_startup_objects
+from protostar.worker import ObservedWorker
 
 # One OpenMP thread for the embedder here: this process runs many answers at once, so parallel work comes from the
 # answers, and a query's OpenMP threads waiting for each other (spinning by default) take the CPU the streams need.
@@ -38,7 +39,7 @@ SLOT_WAIT_SECONDS = 5.0
 HEARTBEAT_INTERVAL_SECONDS = 1.0
 
 
-class ThreadedWorker(SimpleWorker):
+class ThreadedWorker(ObservedWorker, SimpleWorker):
     # SIGALRM only reaches the main thread; the timer penalty raises the timeout inside the job's own thread.
     death_penalty_class = TimerDeathPenalty
 

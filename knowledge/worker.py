@@ -12,9 +12,10 @@ from __future__ import annotations
 from rq.worker import SimpleWorker
 
 from protostar.startup import freeze_startup_objects
+from protostar.worker import ObservedWorker
 
 
-class KnowledgeWorker(SimpleWorker):
+class KnowledgeWorker(ObservedWorker, SimpleWorker):
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
         warm_up()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cache
+import time
+from functools import cache, wraps
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -30,9 +31,39 @@ WATCHED_SETTINGS = {
 }
 
 
+# The embedder's calls and the kind each is reported as in ``protostar_embedder_seconds``.
+TIMED_EMBEDDER_CALLS = {
+    "embed_query": "query",
+    "embed_passages": "passages",
+    "embed_query_sparse": "query_sparse",
+    "embed_passages_sparse": "passages_sparse",
+}
+
+
 @cache
 def get_embedder() -> Embedder:
-    return import_string(settings.EMBEDDER_BACKEND)()
+    return _timed(import_string(settings.EMBEDDER_BACKEND)())
+
+
+def _timed(embedder: Embedder) -> Embedder:
+    """Time every embedder call into the latency histogram, whatever the backend (instance attributes shadow the
+    methods, so ``isinstance`` checks against the Protocols still see the same object)."""
+    from protostar import metrics
+
+    for name, kind in TIMED_EMBEDDER_CALLS.items():
+        method = getattr(embedder, name, None)
+        if method is None:
+            continue
+
+        def timed(*args, _method=method, _kind=kind, **kwargs):
+            started = time.perf_counter()
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                metrics.EMBEDDER_LATENCY.labels(_kind).observe(time.perf_counter() - started)
+
+        setattr(embedder, name, wraps(method)(timed))
+    return embedder
 
 
 @cache
