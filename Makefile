@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test services stop status bootstrap migrate lint format bench browser clean
+.PHONY: run test services stop status bootstrap migrate lint format bench browser balancer cluster clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -28,7 +28,14 @@ run: migrate
 browser:
 	@./scripts/install-browser.sh
 
-test: bootstrap browser
+balancer:
+	@./scripts/install-balancer.sh
+
+# Two web nodes behind haproxy, two chat and two knowledge workers, a summaries worker (CLUSTER_ARGS: --port, …).
+cluster: migrate balancer
+	@$(MANAGE) cluster $(CLUSTER_ARGS)
+
+test: bootstrap browser balancer
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap

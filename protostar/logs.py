@@ -64,8 +64,9 @@ def logging_config(*, level: str, fmt: str) -> dict[str, Any]:
     formatters = {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+            "fmt": "%(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger", "process": "pid"},
+            "timestamp": "time",  # ISO 8601, UTC
             "json_ensure_ascii": False,
         },
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
