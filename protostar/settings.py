@@ -15,7 +15,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from protostar.logs import logging_config
-from protostar.metrics.setup import configure as configure_metrics
+from protostar.prometheus import configure as configure_metrics
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

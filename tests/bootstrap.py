@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PROTOSTAR_DATA_DIR", str(ROOT / ".data" / "test"))
 
-from protostar.metrics.setup import clear  # noqa: E402
+from protostar.prometheus import clear  # noqa: E402
 from protostar.services.launcher import Launcher  # noqa: E402
 
 Launcher(Path(os.environ["PROTOSTAR_DATA_DIR"])).up()

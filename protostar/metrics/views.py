@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from protostar.metrics.collectors import QueueCollector
-from protostar.metrics.setup import forget_dead_processes
+from protostar.prometheus import forget_dead_processes
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from protostar.cluster import Cluster, Topology
 from protostar.cluster.balancer import haproxy_binary
-from protostar.metrics.setup import clear as clear_metrics
+from protostar.prometheus import clear as clear_metrics
 
 
 class Command(BaseCommand):

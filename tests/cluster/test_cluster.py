@@ -1,0 +1,227 @@
+"""Several nodes cooperating on one PostgreSQL, Redis and S3: the topology of ``make cluster``, driven for real."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections import Counter
+
+import pytest
+
+from chat.models import Message
+from knowledge.models import Chunk, Document
+from tests.chat.conftest import CHUNKS
+from tests.cluster.conftest import NO_BALANCER, Socket, ended, log_records, scrape, text_of
+from tests.conftest import ROOT, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
+
+LONG_REPLY = " ".join(f"단어{i} word{i}" for i in range(40)) + " [S1]."
+QUESTIONS = [
+    "연차는 며칠인가요?",
+    "How many leave days do I get?",
+    "재택근무는 며칠 가능한가요?",
+    "Can I work remotely?",
+]
+
+
+@pytest.fixture
+def signed_in(client, django_user_model):
+    from tests.knowledge.factories import ready_document
+
+    ready_document(title="Employee Handbook", chunks=CHUNKS)
+    user = django_user_model.objects.create_user(f"node-{uuid.uuid4().hex[:6]}", password="pw-123456-long")
+    client.force_login(user)
+    return user, f"sessionid={client.cookies['sessionid'].value}"
+
+
+def handled_by(cluster, kind: str) -> dict[int, str]:
+    """``{message or document id: node}`` from the JSON log lines of the workers of ``kind``."""
+    field = "message_id" if kind == "chat" else "document_id"
+    owners: dict[int, str] = {}
+    for node in cluster.workers(kind):
+        for record in log_records(node.log_path):
+            if field in record and record.get("message", "").startswith("Successfully completed"):
+                owners[record[field]] = node.name
+    return owners
+
+
+def web_url(node) -> str:
+    return f"http://127.0.0.1:{node.port}"
+
+
+def accepted_ids(events: list[dict]) -> list[int]:
+    return [event["message"] for event in events if event["type"] == "accepted"]
+
+
+def test_sockets_on_either_web_node_get_the_answers_of_either_chat_worker(cluster, llm_server, signed_in):
+    user, cookie = signed_in
+    llm_server.script(reply=LONG_REPLY, tokens_per_second=40)
+    before = scrape(cluster)
+
+    async def scenario() -> tuple[dict[int, dict[str, list]], dict]:
+        sockets = [await Socket.open(web_url(node), cookie) for node in cluster.web_nodes]
+        for index, question in enumerate(QUESTIONS * 2):
+            ask = {"type": "ask", "conversation": None, "content": question, "client_id": uuid.uuid4().hex}
+            await sockets[index % len(sockets)].send(ask)
+        asked: list[int] = []
+        for socket in sockets:
+            asked += await socket.wait_for(lambda ev: len(accepted_ids(ev)) == len(QUESTIONS) and accepted_ids(ev))
+        # Every socket follows every answer: its own from the ask, the others' by resuming from the start.
+        for socket in sockets:
+            for message_id in set(asked) - set(accepted_ids(socket.events)):
+                await socket.send({"type": "resume", "message": message_id, "after_seq": 0})
+        await sockets[0].wait_for(lambda ev: any(e["type"] == "token" for e in ev))
+        during = await asyncio.to_thread(scrape, cluster)  # answers are streaming now
+        for socket in sockets:
+            for message_id in asked:
+                await socket.wait_for(ended(message_id))
+        received = {m: {s.served_by or str(i): s.of(m) for i, s in enumerate(sockets)} for m in asked}
+        for socket in sockets:
+            await socket.close()
+        return received, during
+
+    received, during = asyncio.run(scenario())
+    owners = wait_until(lambda: (o := handled_by(cluster, "chat")) and set(received) <= set(o) and o, timeout=30)
+    assert {owners[m] for m in received} == {"chat1", "chat2"}, "both chat workers wrote answers"
+    for message_id, per_socket in received.items():
+        stored = Message.objects.get(pk=message_id)
+        assert stored.status == Message.Status.COMPLETE and stored.content == LONG_REPLY
+        assert len(per_socket) == 2
+        for events in per_socket.values():
+            assert text_of(events) == LONG_REPLY and events[-1]["type"] == "end"
+    # Each job's log lines carry the answer's and its asker's ids.
+    for node in cluster.workers("chat"):
+        for record in log_records(node.log_path):
+            if record.get("message_id") in received:
+                assert record["user_id"] == user.pk
+
+    assert during[("protostar_answers_in_flight", ())] >= 1
+    after = scrape(cluster)
+    ttft = ("protostar_answer_ttft_seconds_count", ())
+    assert before.get(ttft, 0) <= during.get(ttft, 0) < after[ttft]
+    assert after[ttft] >= before.get(ttft, 0) + len(received)
+    tokens = ("protostar_tokens_streamed_total", ())
+    assert after[tokens] > before.get(tokens, 0)
+    assert after[("protostar_answers_total", (("status", "complete"),))] >= len(received)
+    for queue in ("default", "chat", "knowledge", "summaries"):
+        assert ("protostar_queue_depth", (("queue", queue),)) in during
+        assert ("protostar_queue_oldest_job_age_seconds", (("queue", queue),)) in during
+    assert after[("protostar_queue_workers", (("queue", "chat"),))] == 2
+    assert after[("protostar_queue_workers", (("queue", "knowledge"),))] == 2
+
+
+def test_a_killed_web_node_sends_its_clients_through_the_balancer_to_the_other_to_resume_exactly(
+    cluster, llm_server, signed_in
+):
+    if cluster.balancer is None:
+        pytest.skip(NO_BALANCER)
+    _, cookie = signed_in
+    llm_server.script(reply=LONG_REPLY, tokens_per_second=20)
+
+    async def scenario() -> tuple[str, str, int, list[dict], list[dict]]:
+        first = await Socket.open(cluster.url, cookie)
+        second = await Socket.open(cluster.url, cookie)  # leastconn: the other node
+        assert {first.served_by, second.served_by} == {"web1", "web2"}
+        await first.send(
+            {
+                "type": "ask",
+                "conversation": None,
+                "content": "연차 규정을 길게 설명해 주세요",
+                "client_id": uuid.uuid4().hex,
+            }
+        )
+        accepted = await first.wait_for(lambda ev: next((e for e in ev if e["type"] == "accepted"), None))
+        message_id = accepted["message"]
+        await second.send({"type": "resume", "message": message_id, "after_seq": 0})
+        await first.wait_for(lambda ev: len([e for e in ev if e["type"] == "token"]) >= 3)
+        victim = first.served_by
+        await asyncio.to_thread(cluster.kill, victim)
+        await asyncio.wait_for(first.closed.wait(), 10)
+        before_kill = first.of(message_id)
+        last_seq = before_kill[-1]["seq"]
+        # The client reconnects through the balancer, which now sends it to the surviving node.
+        again = await reconnect(cluster.url, cookie)
+        await again.send({"type": "resume", "message": message_id, "after_seq": last_seq})
+        await again.wait_for(ended(message_id))
+        await second.wait_for(ended(message_id))
+        result = (victim, again.served_by, message_id, before_kill, again.of(message_id))
+        untouched = second.of(message_id)
+        for socket in (again, second):
+            await socket.close()
+        return (*result, untouched)
+
+    victim, survivor, message_id, before, after, untouched = asyncio.run(scenario())
+    assert survivor != victim and survivor in {"web1", "web2"}
+    assert after[0]["seq"] > before[-1]["seq"], "nothing repeated"
+    stored = Message.objects.get(pk=message_id)
+    assert stored.status == Message.Status.COMPLETE
+    assert text_of(before) + text_of(after) == stored.content == LONG_REPLY, "nothing missing"
+    assert text_of(untouched) == LONG_REPLY  # the client on the other node never noticed
+    cluster.restart(victim)  # the node comes back and the balancer takes it in again
+
+
+async def reconnect(url: str, cookie: str, timeout: float = 15.0) -> Socket:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await Socket.open(url, cookie)
+        except (OSError, Exception):
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.1)  # a client's back-off between attempts, not a synchronisation
+
+
+@pytest.mark.skip(reason="needs the abandoned-answer recovery of the fault-recovery work (branch i15)")
+def test_a_killed_chat_worker_has_its_answers_redone_by_the_other(cluster, llm_server, signed_in):
+    raise NotImplementedError
+
+
+def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_document_once(cluster, signed_in, tmp_path):
+    user, _ = signed_in
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    for index in range(8):
+        if index % 2:
+            body = f"# 사내 규정 {index}\n\n직원은 분기마다 보안 교육 {index}회를 이수합니다. 노트북은 암호화합니다.\n"
+            (folder / f"규정-{index}.md").write_text(body, encoding="utf-8")
+        else:
+            body = f"Policy {index}\n\nEvery employee completes {index} security trainings a quarter.\n"
+            (folder / f"policy-{index}.txt").write_text(body, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "ingest", str(folder), "--json", "--user", user.username],
+        cwd=ROOT,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    ids = list(Document.objects.values_list("pk", flat=True).filter(uploaded_by=user))
+    assert len(ids) == 8
+    wait_until(
+        lambda: not Document.objects.filter(pk__in=ids).exclude(status__in=["ready", "failed"]).exists(),
+        timeout=120,
+        interval=0.2,
+        message="every document processed",
+    )
+    assert set(Document.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"ready"}
+    runs = Counter()
+    nodes: dict[int, str] = {}
+    for node in cluster.workers("knowledge"):
+        for record in log_records(node.log_path):
+            if record.get("document_id") in ids and record["message"].startswith(
+                f"document {record['document_id']} ingested"
+            ):
+                runs[record["document_id"]] += 1
+                nodes[record["document_id"]] = node.name
+                assert record["user_id"] == user.pk
+    assert runs == Counter({pk: 1 for pk in ids}), "each document processed exactly once"
+    assert set(nodes.values()) == {"knowledge1", "knowledge2"}, "both knowledge workers took documents"
+    for document in Document.objects.filter(pk__in=ids):
+        assert Chunk.objects.filter(document=document).count() == document.chunk_count > 0
+    figures = scrape(cluster)
+    assert figures[("protostar_ingestion_pages_total", ())] >= 8
