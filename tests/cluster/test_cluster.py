@@ -175,16 +175,53 @@ async def reconnect(url: str, cookie: str, timeout: float = 15.0) -> Socket:
             await asyncio.sleep(0.1)  # a client's back-off between attempts, not a synchronisation
 
 
+def running_on(cluster, message_id: int) -> str | None:
+    """The chat worker whose log shows it working on ``message_id`` (its JSON lines carry the id)."""
+    for node in cluster.workers("chat"):
+        if any(record.get("message_id") == message_id for record in log_records(node.log_path)):
+            return node.name
+    return None
+
+
 @pytest.mark.skip(reason="needs the abandoned-answer recovery of the fault-recovery work (branch i15)")
 def test_a_killed_chat_worker_has_its_answers_redone_by_the_other(cluster, llm_server, signed_in):
-    raise NotImplementedError
+    _, cookie = signed_in
+    llm_server.script(reply=LONG_REPLY, tokens_per_second=20)
+
+    async def scenario() -> tuple[str, int, list[dict]]:
+        socket = await Socket.open(cluster.url, cookie)
+        ask = {
+            "type": "ask",
+            "conversation": None,
+            "content": "휴가 규정을 길게 알려 주세요",
+            "client_id": uuid.uuid4().hex,
+        }
+        await socket.send(ask)
+        message_id = (await socket.wait_for(accepted_ids))[0]
+        await socket.wait_for(lambda ev: len([e for e in ev if e["type"] == "token"]) >= 3)
+        victim = await asyncio.to_thread(wait_until, lambda: running_on(cluster, message_id), timeout=10)
+        await asyncio.to_thread(cluster.kill, victim)
+        await socket.wait_for(ended(message_id), timeout=120)
+        events = socket.of(message_id)
+        await socket.close()
+        return victim, message_id, events
+
+    victim, message_id, events = asyncio.run(scenario())
+    resets = [index for index, event in enumerate(events) if event["type"] == "reset"]
+    assert resets and events[resets[-1]]["reason"] == "retry", "the client is told to drop the dead run's text"
+    assert text_of(events[resets[-1] :]) == LONG_REPLY and events[-1]["type"] == "end"
+    stored = Message.objects.get(pk=message_id)
+    assert stored.status == Message.Status.COMPLETE and stored.content == LONG_REPLY
+    survivor = wait_until(lambda: handled_by(cluster, "chat").get(message_id), timeout=30)
+    assert survivor != victim
+    cluster.restart(victim)
 
 
 def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_document_once(cluster, signed_in, tmp_path):
     user, _ = signed_in
     folder = tmp_path / "uploads"
     folder.mkdir()
-    for index in range(8):
+    for index in range(6):
         if index % 2:
             body = f"# 사내 규정 {index}\n\n직원은 분기마다 보안 교육 {index}회를 이수합니다. 노트북은 암호화합니다.\n"
             (folder / f"규정-{index}.md").write_text(body, encoding="utf-8")
@@ -201,7 +238,7 @@ def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_docume
     )
     assert result.returncode == 0, result.stderr
     ids = list(Document.objects.values_list("pk", flat=True).filter(uploaded_by=user))
-    assert len(ids) == 8
+    assert len(ids) == 6
     wait_until(
         lambda: not Document.objects.filter(pk__in=ids).exclude(status__in=["ready", "failed"]).exists(),
         timeout=120,
@@ -224,4 +261,4 @@ def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_docume
     for document in Document.objects.filter(pk__in=ids):
         assert Chunk.objects.filter(document=document).count() == document.chunk_count > 0
     figures = scrape(cluster)
-    assert figures[("protostar_ingestion_pages_total", ())] >= 8
+    assert figures[("protostar_ingestion_pages_total", ())] >= 6
