@@ -8,8 +8,10 @@ MANAGE := $(PY) manage.py
 bootstrap:
 	@./scripts/bootstrap.sh
 
+# The servers, with the database migrated: `manage.py` commands work right after.
 services: bootstrap
 	@$(MANAGE) services up
+	@$(MANAGE) migrate --no-input -v 0
 
 stop:
 	@$(MANAGE) services down
@@ -18,7 +20,6 @@ status:
 	@$(MANAGE) services status
 
 migrate: services
-	@$(MANAGE) migrate --no-input -v 0
 	@$(MANAGE) bootstrap
 
 run: migrate

@@ -36,6 +36,9 @@ class MessageInline(ReadOnlyInline):
         "memory_version",
         "prompt_tokens",
         "completion_tokens",
+        "attempt_count",
+        "error_code",
+        "error_detail",
         "created_at",
     )
     readonly_fields = fields

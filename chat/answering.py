@@ -7,14 +7,17 @@ stream write and the final save are fenced by the run's attempt id, so a stale r
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import itertools
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 from django.utils import timezone
 
 from chat import events, selectors, services, streams
@@ -24,6 +27,11 @@ from chat.watch import Watch, answer_watcher
 from protostar import metrics
 
 logger = logging.getLogger(__name__)
+# What a restarting PostgreSQL raises; the run waits for it (the answer is kept) or is run again later.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+# Pauses between attempts to store a finished answer while the database is away (bounded by
+# CHAT_DATABASE_WAIT_SECONDS); they only pace the retries.
+STORE_RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0)
 
 
 def answer_message(*, message_id: int) -> str | None:
@@ -42,20 +50,38 @@ def answer_message(*, message_id: int) -> str | None:
         message = services.message_claim(message_id=message_id, attempt_id=owner.attempt_id)
         if message is None:
             return None
+        if message.attempt_count > settings.CHAT_ANSWER_MAX_ATTEMPTS:
+            return _give_up(message, owner, watch)
         return _answer_claimed(message, owner, watch)
-    except streams.LeaseLost:
-        logger.warning("message %s: attempt %s was superseded", message_id, owner.attempt_id)
+    except streams.LeaseLost as exc:
+        # Superseded, or Redis went away: the answer stays unfinished and the reconcile runs it again.
+        logger.warning("message %s: attempt %s stopped: %s", message_id, owner.attempt_id, exc)
         return None
     finally:
         metrics.ANSWERS_IN_FLIGHT.dec()
         answer_watcher().forget(watch)
-        owner.release()
-        owner.conn.delete(streams.stop_key(message_id))
+        with contextlib.suppress(*streams.REDIS_UNAVAILABLE):  # the lease then lapses on its own
+            owner.release()
+            owner.conn.delete(streams.stop_key(message_id))
+
+
+def _give_up(message: Message, owner: streams.AnswerStream, watch: Watch) -> str | None:
+    """The answer's runs kept dying: end it as failed, keeping the text its readers were shown."""
+    shown = streams.text_since_reset(streams.read_all_sync(owner.conn, message.pk))
+    runs = message.attempt_count - 1
+    logger.error("message %s: %d runs were interrupted; the answer is given up", message.pk, runs)
+    outcome = _fault(
+        AnswerOutcome(status=Message.Status.FAILED, content=shown),
+        "interrupted",
+        f"{runs} runs of the answer were interrupted (worker lost, or Redis or the database unavailable).",
+    )
+    return _finish(message, owner, outcome, watch)
 
 
 def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch) -> str | None:
-    if owner.conn.exists(streams.stream_key(message.pk)):
-        # A dead run already streamed part of this answer: readers must drop it before the new one arrives.
+    if message.attempt_count > 1 or owner.conn.exists(streams.stream_key(message.pk)):
+        # A dead run already streamed part of this answer (its stream may even be gone with a lost Redis): readers
+        # must drop what they showed before the new one arrives.
         owner.append(events.RESET, events.reset_data(reason="retry"))
     try:
         query = retrieval_query(message)
@@ -68,12 +94,13 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
         owner.append(events.SOURCES, events.sources_data(sources))
         request = build_messages(message, hits, focus=query)
         model = _chat_model()
-    except streams.LeaseLost:
+    except (streams.LeaseLost, *DATABASE_UNAVAILABLE):
+        # The database away is not the answer's fault: the run ends unfinished and is run again.
         raise
     except Exception as exc:
         logger.exception("message %s: preparing the answer failed", message.pk)
-        outcome = AnswerOutcome(status=Message.Status.FAILED, error_code="internal", error=_readable(exc))
-        return _finish(message, owner, outcome)
+        outcome = _fault(AnswerOutcome(status=Message.Status.FAILED), "internal", _readable(exc))
+        return _finish(message, owner, outcome, watch)
     # Streaming takes seconds to minutes: give the database connection back instead of holding one per answer.
     connections.close_all()
     outcome = generate(owner, watch, model, request)
@@ -82,12 +109,12 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
     outcome.model_name = getattr(model, "model_name", "")
     _count_missing_usage(outcome, request)
     close_old_connections()
-    return _finish(message, owner, outcome)
+    return _finish(message, owner, outcome, watch)
 
 
-def _finish(message: Message, owner: streams.AnswerStream, outcome: AnswerOutcome) -> str | None:
+def _finish(message: Message, owner: streams.AnswerStream, outcome: AnswerOutcome, watch: Watch) -> str | None:
     # The row first, then the final event: a client that reloads after ``end`` must find the stored answer.
-    if not services.message_finish(message_id=message.pk, attempt_id=owner.attempt_id, outcome=outcome):
+    if not _store(message.pk, owner, outcome, watch):
         return None
     if outcome.status == Message.Status.FAILED:
         owner.append(events.ERROR, events.error_data(code=outcome.error_code, detail=outcome.error))
@@ -113,6 +140,22 @@ def _observe(message: Message, outcome: AnswerOutcome) -> None:
     if outcome.first_token_at is not None:
         metrics.ANSWER_TTFT.observe(max(0.0, (outcome.first_token_at - message.created_at).total_seconds()))
     metrics.TOKENS_STREAMED.inc(outcome.completion_tokens or 0)
+
+
+def _store(message_id: int, owner: streams.AnswerStream, outcome: AnswerOutcome, watch: Watch) -> bool:
+    """``message_finish``, waiting out a database restart (the watcher keeps the lease meanwhile): an answer the
+    user has watched to its end is kept rather than generated again."""
+    deadline = time.monotonic() + settings.CHAT_DATABASE_WAIT_SECONDS
+    for attempt in itertools.count():
+        try:
+            return services.message_finish(message_id=message_id, attempt_id=owner.attempt_id, outcome=outcome)
+        except DATABASE_UNAVAILABLE:
+            if time.monotonic() >= deadline or watch.lease_lost.is_set():
+                raise
+            logger.warning("message %s: the database is unavailable; storing the answer again", message_id)
+            connections.close_all()
+            time.sleep(STORE_RETRY_PAUSES[min(attempt, len(STORE_RETRY_PAUSES) - 1)])
+    raise AssertionError("unreachable")
 
 
 def retrieval_query(message: Message) -> str:
@@ -240,6 +283,7 @@ def generate(owner: streams.AnswerStream, watch: Watch, model: Any, request: Any
     if watch.stopped.is_set():
         # Closing the stream may surface as an error from the vendor client: a requested stop is still a stop.
         outcome.status, outcome.error_code, outcome.error = Message.Status.CANCELLED, "", ""
+        outcome.error_detail = ""
     outcome.content = "".join(sink.parts)
     outcome.first_token_at = sink.first_written_at
     return outcome
@@ -260,7 +304,9 @@ def _copy_pieces(tokens: Any, sink: streams.AsyncAppender, watch: Watch) -> None
 
 
 def _fault(outcome: AnswerOutcome, code: str, detail: str) -> AnswerOutcome:
-    outcome.status, outcome.error_code, outcome.error = Message.Status.FAILED, code, detail
+    """A failed outcome: the user reads a sentence for ``code``; ``detail`` is for staff and the log."""
+    outcome.status, outcome.error_code = Message.Status.FAILED, code
+    outcome.error, outcome.error_detail = events.failure_sentence(code), detail
     return outcome
 
 

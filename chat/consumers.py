@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
+from dataclasses import dataclass
 
 import redis.asyncio
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from chat import events, live, selectors, services, streams
 from chat.models import Message
@@ -25,6 +27,19 @@ CLOSE_UNAUTHENTICATED = 4401
 # How long a follower waits for a published entry before it reads the stream itself (and checks whether the answer
 # ended without a live stream).
 READ_BLOCK_MS = 5000
+# A follower that loses Redis or the database tries again after these pauses (the last repeats) until the socket
+# closes: it then goes on from its last seq, so nothing is lost or repeated. They only pace the retries.
+RECONNECT_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+
+
+@dataclass
+class _Cursor:
+    """Where a socket is in one answer: the last seq it was sent, and whether the stored answer looked finished
+    while its stream showed no end at the previous quiet spell."""
+
+    last: int
+    ended_in_database: bool = False
 
 
 def _db(func):
@@ -130,28 +145,59 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.error("forwarding message %s failed", message_id, exc_info=task.exception())
 
     async def _forward(self, message_id: int, after_seq: int) -> None:
-        feed = await live.hub().follow(message_id)
-        try:
-            await self._relay(message_id, after_seq, feed)
-        finally:
-            await live.hub().unfollow(message_id, feed)
+        """Follow the answer to its end, through lost Redis or database connections (retried with backoff)."""
+        cursor = _Cursor(last=after_seq)
+        for failures in itertools.count():
+            try:
+                feed = await live.hub().follow(message_id)
+                try:
+                    await self._relay(message_id, cursor, feed)
+                    return
+                finally:
+                    await live.hub().unfollow(message_id, feed)
+            except UNAVAILABLE as exc:
+                pause = RECONNECT_PAUSES[min(failures, len(RECONNECT_PAUSES) - 1)]
+                logger.warning(
+                    "following message %s: %s; again in %.2f s from seq %s", message_id, exc, pause, cursor.last
+                )
+                await asyncio.sleep(pause)
 
-    async def _relay(self, message_id: int, after_seq: int, feed: asyncio.Queue[bytes]) -> None:
-        """Send the answer's entries after ``after_seq``: what the stream holds now, then what is published live."""
-        last = after_seq
+    async def _relay(self, message_id: int, cursor: _Cursor, feed: asyncio.Queue[bytes]) -> None:
+        """Send the answer's entries after ``cursor.last``: what the stream holds now, then what is published."""
         if not await self.redis.exists(streams.stream_key(message_id)) and await self._send_snapshot(message_id):
             return
-        entries = await streams.read_after_async(self.redis, message_id, last)
+        entries = await streams.read_after_async(self.redis, message_id, cursor.last)
         while True:
-            for seq, kind, data in streams.join_token_runs([entry for entry in entries if entry[0] > last]):
+            for seq, kind, data in streams.join_token_runs([entry for entry in entries if entry[0] > cursor.last]):
                 await self.send_event(events.stream_event(kind, message=message_id, seq=seq, data=data))
-                last = seq
+                cursor.last = seq
                 if kind in events.FINAL_EVENT_TYPES:
                     return
-            entries = await self._next_entries(message_id, last, feed)
-            expired = not entries and not await self.redis.exists(streams.stream_key(message_id))
-            if expired and await self._send_snapshot(message_id):
+            entries = await self._next_entries(message_id, cursor.last, feed)
+            if not entries and await self._quiet_spell_ends(message_id, cursor):
                 return
+            if not entries and await streams.last_seq_async(self.redis, message_id) < cursor.last:
+                # The stream was lost (a Redis restart without its data) and a new run writes it again from seq 1,
+                # starting with ``reset``: follow the new one from its start.
+                cursor.last = 0
+                entries = await streams.read_after_async(self.redis, message_id, 0)
+
+    async def _quiet_spell_ends(self, message_id: int, cursor: _Cursor) -> bool:
+        """After a spell without entries: whether the answer was sent from the database instead, because its stream
+        expired, or because the stored answer has ended while its stream never got the end (Redis was lost just
+        then) for two spells in a row."""
+        if not await self.redis.exists(streams.stream_key(message_id)):
+            return await self._send_snapshot(message_id)
+        message = await _db(selectors.message_get)(message_id=message_id)
+        if message is None:
+            return await self._send_snapshot(message_id)
+        if not message.is_terminal:
+            cursor.ended_in_database = False
+            return False
+        if not cursor.ended_in_database:
+            cursor.ended_in_database = True
+            return False
+        return await self._send_snapshot(message_id, even_if_streamed=True)
 
     async def _next_entries(self, message_id: int, last: int, feed: asyncio.Queue[bytes]) -> list:
         """The entries after ``last``: those published since, all that are queued (a socket that fell behind
@@ -173,7 +219,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await streams.read_after_async(self.redis, message_id, last)
         return entries
 
-    async def _send_snapshot(self, message_id: int) -> bool:
+    async def _send_snapshot(self, message_id: int, *, even_if_streamed: bool = False) -> bool:
         """Replay a finished answer whose stream expired from the database; ``False`` if it is not finished.
         ``True`` for a deleted answer too, after an ``error`` event: following it is over."""
         message = await _db(selectors.message_get)(message_id=message_id)
@@ -184,7 +230,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return True
         if not message.is_terminal:
             return False
-        if await self.redis.exists(streams.stream_key(message_id)):
+        if not even_if_streamed and await self.redis.exists(streams.stream_key(message_id)):
             # The answer streamed and finished while the row was read: the live stream is complete, use it.
             return False
         for seq, kind, data in snapshot_entries(message):

@@ -22,6 +22,30 @@ STREAM_EVENT_TYPES = frozenset({SOURCES, TOKEN, END, ERROR, RESET})
 FINAL_EVENT_TYPES = frozenset({END, ERROR})
 
 FinishReason = Literal["stop", "cancelled"]
+
+# What a user reads when an answer fails: one sentence per code, never the technical detail (server addresses,
+# exception text), which goes to the log and to the message's ``error_detail`` for staff.
+FAILURE_SENTENCES = {
+    "unreachable": "The language model could not be reached. Please try again in a moment.",
+    "timeout": "The language model took too long to respond. Please try again.",
+    "rate_limited": "The language model is busy right now. Please try again in a minute.",
+    "server_error": "The language model reported an error. Please try again.",
+    "stream_interrupted": "The language model stopped in the middle of the answer. Please try again.",
+    "bad_response": "The language model sent a reply that could not be read. Please try again.",
+    "auth": "The language model refused this server's credentials. Please tell an administrator.",
+    "not_found": "The configured language model does not exist. Please tell an administrator.",
+    "bad_request": "The language model rejected the request. Please try again or rephrase the question.",
+    "internal": "The answer could not be prepared because of a problem on the server. Please try again.",
+    "interrupted": "The answer was interrupted several times and could not be finished. Please ask again.",
+}
+DEFAULT_FAILURE_SENTENCE = "The answer could not be generated. Please try again."
+
+
+def failure_sentence(code: str) -> str:
+    """The readable sentence shown for a failed answer with ``code``."""
+    return FAILURE_SENTENCES.get(code, DEFAULT_FAILURE_SENTENCE)
+
+
 CLIENT_ID_MAX_CHARS = 64
 
 

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 RESYNC = b""
 # How long ``follow`` waits for Redis to confirm a subscription before relying on the follower's stream checks.
 SUBSCRIBE_WAIT_SECONDS = 2.0
-RECONNECT_PAUSE_SECONDS = 0.5
+# Pauses between attempts to reconnect a lost pub/sub connection (the last repeats); they only pace the retries.
+RECONNECT_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass
@@ -119,6 +120,7 @@ class LiveHub:
                     logger.debug("closing the pub/sub connection failed", exc_info=True)
 
     async def _deliver(self, pubsub: redis.asyncio.client.PubSub) -> None:
+        failures = 0
         while True:
             try:
                 message = await pubsub.get_message(timeout=None)
@@ -128,8 +130,10 @@ class LiveHub:
                 # Reconnecting failed too: try again shortly; meanwhile the followers read their streams.
                 logger.warning("pub/sub connection lost", exc_info=True)
                 self._resync_all()
-                await asyncio.sleep(RECONNECT_PAUSE_SECONDS)
+                await asyncio.sleep(RECONNECT_PAUSES[min(failures, len(RECONNECT_PAUSES) - 1)])
+                failures += 1
                 continue
+            failures = 0
             if message is None:
                 continue
             if message["type"] == "message":

@@ -41,7 +41,10 @@ class Message(models.Model):
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     error_code = models.CharField(max_length=64, blank=True)
+    # ``error`` is the sentence the user reads (``events.failure_sentence``); ``error_detail`` what went wrong
+    # technically, for staff and the log only (it may name servers).
     error = models.TextField(blank=True)
+    error_detail = models.TextField(blank=True)
     # [{label, chunk_id, document_id, title, page, snippet, score}], in the order the answer cites them.
     sources = models.JSONField(default=list, blank=True)
     # What retrieval searched for: the question, or its standalone rewrite when it was a follow-up.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
+from django.utils import timezone
 
 from chat.models import Conversation, Message
 
@@ -57,6 +61,20 @@ def conversations_for_user(*, user: AbstractBaseUser, limit: int = 200) -> list[
 def conversation_messages(*, conversation: Conversation) -> list[Message]:
     """Every message of a conversation in the order they were written (questions before their answers)."""
     return list(Message.objects.filter(conversation=conversation).order_by("id"))
+
+
+def unfinished_answers(*, pending_for_seconds: float, limit: int = 500) -> list[tuple[int, str]]:
+    """(id, status) of the answers being streamed, and of those queued for longer than ``pending_for_seconds``."""
+    queued_before = timezone.now() - timedelta(seconds=pending_for_seconds)
+    rows = (
+        Message.objects.filter(role=Message.Role.ASSISTANT)
+        .filter(
+            Q(status=Message.Status.STREAMING) | Q(status=Message.Status.PENDING, queued_at__lt=queued_before),
+        )
+        .order_by("id")
+        .values_list("pk", "status")[:limit]
+    )
+    return list(rows)
 
 
 def message_owner_id(*, message_id: int) -> int | None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -17,10 +16,9 @@ from django.utils import timezone
 
 from chat import events, selectors, streams
 from chat.models import TITLE_MAX_CHARS, Conversation, Message
-from protostar import queues
+from chat.tasks import ANSWER_JOB
 
 logger = logging.getLogger(__name__)
-ANSWER_JOB = "chat.tasks.answer_message"
 
 
 class ChatError(Exception):
@@ -47,7 +45,7 @@ def conversation_title(content: str) -> str:
 
 
 def answer_enqueue(*, message_id: int) -> None:
-    queues.queue("chat").enqueue(ANSWER_JOB, message_id, job_timeout=settings.CHAT_JOB_TIMEOUT)
+    ANSWER_JOB.enqueue(message_id)
 
 
 def conversation_ask(
@@ -86,7 +84,7 @@ def conversation_ask(
             status=Message.Status.PENDING,
             queued_at=timezone.now(),
         )
-        # django-rq defers the enqueue until this transaction commits, so the job always finds its rows.
+        # Queued when this transaction commits, so the job always finds its rows.
         answer_enqueue(message_id=answer.pk)
     return AskResult(conversation.pk, question.pk, answer.pk, created=True)
 
@@ -163,6 +161,7 @@ def message_claim(*, message_id: int, attempt_id: str) -> Message | None:
         started_at=timezone.now(),
         content="",
         error="",
+        error_detail="",
         error_code="",
     )
     return selectors.message_get(message_id=message_id) if claimed else None
@@ -174,6 +173,7 @@ class AnswerOutcome:
     content: str = ""
     error_code: str = ""
     error: str = ""
+    error_detail: str = ""
     sources: list[dict[str, Any]] = field(default_factory=list)
     retrieval_query: str = ""
     model_name: str = ""
@@ -189,6 +189,7 @@ def message_finish(*, message_id: int, attempt_id: str, outcome: AnswerOutcome) 
         content=outcome.content,
         error_code=outcome.error_code,
         error=outcome.error,
+        error_detail=outcome.error_detail,
         sources=outcome.sources,
         retrieval_query=outcome.retrieval_query,
         model_name=outcome.model_name,

@@ -61,7 +61,12 @@ def sync_client() -> redis.Redis:
 
 
 class LeaseLost(Exception):
-    """Another run of the job owns the answer now; this run must stop writing."""
+    """Another run of the job owns the answer now, or Redis cannot tell (it is unreachable): this run must stop
+    writing. The answer stays unfinished and the reconcile (``chat.recovery``) runs it again."""
+
+
+# What a lost or restarting Redis raises: a run that cannot reach its stream cannot prove it still owns the answer.
+REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
 
 
 @dataclass
@@ -88,12 +93,18 @@ class AnswerStream:
         self._release(keys=[lease_key(self.message_id)], args=[self.attempt_id])
 
     def append(self, kind: str, data: dict[str, Any]) -> int:
-        return self._fenced(self._append(**self._append_call(kind, data)))
+        try:
+            return self._fenced(self._append(**self._append_call(kind, data)))
+        except REDIS_UNAVAILABLE as exc:
+            raise LeaseLost(f"message {self.message_id}: Redis is unavailable ({exc})") from exc
 
     async def append_async(self, kind: str, data: dict[str, Any]) -> int:
         """``append`` from an event loop (``redis.asyncio``, one client per loop)."""
         client, script = aio.for_running_loop(_async_clients, _async_redis)
-        return self._fenced(await script(**self._append_call(kind, data), client=client))
+        try:
+            return self._fenced(await script(**self._append_call(kind, data), client=client))
+        except REDIS_UNAVAILABLE as exc:
+            raise LeaseLost(f"message {self.message_id}: Redis is unavailable ({exc})") from exc
 
     def _append_call(self, kind: str, data: dict[str, Any]) -> dict[str, list]:
         return {
@@ -198,6 +209,23 @@ async def read_after_async(client, message_id: int, after_seq: int) -> list[tupl
 
 def read_all_sync(conn: redis.Redis, message_id: int, after_seq: int = 0) -> list[tuple[int, str, dict]]:
     return decode_entries(conn.xrange(stream_key(message_id), min=f"(0-{after_seq}", max="+"))
+
+
+def text_since_reset(entries: list[tuple[int, str, dict]]) -> str:
+    """The answer text a reader of ``entries`` shows: the tokens after the last ``reset``."""
+    text: list[str] = []
+    for _, kind, data in entries:
+        if kind == events.RESET:
+            text.clear()
+        elif kind == events.TOKEN:
+            text.append(data["text"])
+    return "".join(text)
+
+
+async def last_seq_async(client, message_id: int) -> int:
+    """The seq of the stream's last entry (0 when the stream is empty or gone)."""
+    last = await client.xrevrange(stream_key(message_id), count=1)
+    return decode_entries(last)[0][0] if last else 0
 
 
 def follow_sync(conn: redis.Redis, message_id: int, after_seq: int = 0, *, block_ms: int = 5000):

@@ -22,8 +22,9 @@ from rq.queue import Queue
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
 
+from protostar.periodic import Periodic
 from protostar.startup import freeze_startup_objects
-from protostar.worker import ObservedWorker
+from protostar.workers import ObservedWorker, OutageTolerantMixin
 
 # One OpenMP thread for the embedder here: this process runs many answers at once, so parallel work comes from the
 # answers, and a query's OpenMP threads waiting for each other (spinning by default) take the CPU the streams need.
@@ -39,7 +40,7 @@ SLOT_WAIT_SECONDS = 5.0
 HEARTBEAT_INTERVAL_SECONDS = 1.0
 
 
-class ThreadedWorker(ObservedWorker, SimpleWorker):
+class ThreadedWorker(ObservedWorker, OutageTolerantMixin, SimpleWorker):
     # SIGALRM only reaches the main thread; the timer penalty raises the timeout inside the job's own thread.
     death_penalty_class = TimerDeathPenalty
 
@@ -53,12 +54,15 @@ class ThreadedWorker(ObservedWorker, SimpleWorker):
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
         from chat.answering import answers_streaming, warm_up
+        from chat.recovery import answers_reconcile
         from knowledge.query_embedding import lower_priority
 
         # Only while answers stream: a question asked into a quiet worker is embedded at full priority.
         lower_priority(settings.CHAT_QUERY_NICENESS, when=answers_streaming)
         warm_up()
         freeze_startup_objects()
+        # Every chat worker looks for answers whose run died (one process per interval does the pass).
+        Periodic("chat-reconcile", settings.CHAT_RECONCILE_SECONDS, answers_reconcile).start()
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         # Beats with their own timeout or pipeline (rq extending the key around a job) always go through.

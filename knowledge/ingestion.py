@@ -26,6 +26,14 @@ def document_ingest(*, document_id: int) -> Document | None:
     document = document_claim(document_id=document_id)
     if document is None:
         return None
+    if document.attempt_count > settings.INGEST_MAX_ATTEMPTS:
+        runs = document.attempt_count - 1
+        reason = (
+            f"Processing was interrupted {runs} times (the worker stopped, or a service was unavailable). "
+            "Reprocess the document to try again."
+        )
+        document_mark_failed(document_id=document.pk, reason=reason)
+        return None
     data = _read_stored_bytes(document)
     try:
         extracted = extract(

@@ -35,6 +35,8 @@ class Document(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True)
     page_count = models.PositiveIntegerField(null=True, blank=True)
+    # Runs of the ingestion job that started on this document (a killed or failed run is retried, up to a bound).
+    attempt_count = models.PositiveSmallIntegerField("attempts", default=0)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)

@@ -18,11 +18,19 @@ from rq import Retry
 
 from knowledge.extraction import DocumentRejected, detect_content_type
 from knowledge.models import Chunk, ChunkWindow, Document
-from protostar import queues
+from protostar.queues import JobKind
 
 logger = logging.getLogger(__name__)
 
-INGEST_RETRY = Retry(max=3, interval=[5, 30, 120])
+INGEST_JOB = JobKind(
+    queue="knowledge",
+    function="knowledge.tasks.ingest_document",
+    timeout_setting="INGEST_JOB_TIMEOUT",
+    # Transient failures (storage, database, embedding service) and a worker killed mid-document.
+    retry=Retry(max=3, interval=[5, 30, 120]),
+    job_id=lambda document_id: f"ingest-document-{document_id}",
+    describe=lambda document_id: f"ingest document {document_id}",
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str 
     try:
         with transaction.atomic():
             document.save()
-            _enqueue_ingest_on_commit(document.pk)
+            document_ingest_enqueue(document_id=document.pk)
     except IntegrityError:
         default_storage.delete(document.file.name)
         existing = Document.objects.get(sha256=sha256)
@@ -76,25 +84,22 @@ def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str 
     return UploadOutcome("queued", document=document)
 
 
-def _enqueue_ingest_on_commit(document_id: int) -> None:
-    def enqueue() -> None:
-        queues.queue("knowledge").enqueue(
-            "knowledge.tasks.ingest_document",
-            document_id,
-            job_timeout=settings.INGEST_JOB_TIMEOUT,
-            retry=INGEST_RETRY,
-            description=f"ingest document {document_id}",
-        )
-
-    transaction.on_commit(enqueue)
+def document_ingest_enqueue(*, document_id: int) -> None:
+    """Queue the document's ingestion (once the current transaction commits)."""
+    INGEST_JOB.enqueue(document_id)
 
 
 def document_reprocess(*, document: Document) -> None:
     with transaction.atomic():
         Document.objects.filter(pk=document.pk).update(
-            status=Document.Status.QUEUED, error="", progress_done=0, progress_total=0, updated_at=timezone.now()
+            status=Document.Status.QUEUED,
+            error="",
+            attempt_count=0,
+            progress_done=0,
+            progress_total=0,
+            updated_at=timezone.now(),
         )
-        _enqueue_ingest_on_commit(document.pk)
+        document_ingest_enqueue(document_id=document.pk)
 
 
 def document_delete(*, document: Document) -> None:
@@ -119,6 +124,7 @@ def document_claim(*, document_id: int) -> Document | None:
     ).update(
         status=Document.Status.PROCESSING,
         error="",
+        attempt_count=F("attempt_count") + 1,
         progress_done=0,
         processing_started_at=timezone.now(),
         updated_at=timezone.now(),

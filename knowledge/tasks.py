@@ -14,6 +14,7 @@ from rq.timeouts import JobTimeoutException
 
 from knowledge.ingestion import document_ingest
 from knowledge.models import Document
+from knowledge.recovery import ingestion_lease
 from knowledge.services import document_mark_failed
 from protostar import metrics
 from protostar.llm.base import LLMError
@@ -25,8 +26,12 @@ TRANSIENT_ERRORS = (BotoCoreError, OperationalError, InterfaceError, RedisConnec
 
 
 def ingest_document(document_id: int) -> str:
-    started = time.perf_counter()
-    status = _ingest(document_id)
+    with ingestion_lease(document_id) as held:
+        if not held:
+            logger.info("document %s is being processed by a live run; this run backs off", document_id)
+            return "skipped"
+        started = time.perf_counter()
+        status = _ingest(document_id)
     metrics.INGESTION_DURATION.observe(time.perf_counter() - started)
     metrics.INGESTED_DOCUMENTS.labels(status).inc()
     return status

@@ -9,17 +9,22 @@ death penalty runs in this main thread), and a job's failure is caught by the jo
 
 from __future__ import annotations
 
+from django.conf import settings
 from rq.worker import SimpleWorker
 
+from knowledge.recovery import documents_reconcile
+from protostar.periodic import Periodic
 from protostar.startup import freeze_startup_objects
-from protostar.worker import ObservedWorker
+from protostar.workers import ObservedWorker, OutageTolerantMixin
 
 
-class KnowledgeWorker(ObservedWorker, SimpleWorker):
+class KnowledgeWorker(ObservedWorker, OutageTolerantMixin, SimpleWorker):
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
         warm_up()
         freeze_startup_objects()
+        # Every knowledge worker looks for documents left stuck (one process per interval does the pass).
+        Periodic("knowledge-reconcile", settings.INGEST_RECONCILE_SECONDS, documents_reconcile).start()
 
 
 def warm_up() -> None:

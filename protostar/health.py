@@ -71,11 +71,28 @@ def workers_by_queue() -> dict[str, list[str]]:
     return found
 
 
+def waiting_jobs(queue_names: list[str]) -> dict[str, int]:
+    """How many jobs wait in each queue (queued, not started)."""
+    conn = queues.connection("default")
+    with conn.pipeline(transaction=False) as pipe:
+        for name in queue_names:
+            pipe.llen(f"rq:queue:{name}")
+        return dict(zip(queue_names, pipe.execute(), strict=True))
+
+
+def stalled_queues() -> dict[str, int]:
+    """The queues that have jobs waiting and no live worker to run them, with how many wait."""
+    missing = [name for name, workers in workers_by_queue().items() if not workers]
+    return {name: count for name, count in waiting_jobs(missing).items() if count} if missing else {}
+
+
 def _workers() -> str:
     found = workers_by_queue()
     missing = [name for name, workers in found.items() if not workers]
     if missing:
-        raise RuntimeError(f"no live worker for queue(s): {', '.join(missing)}")
+        waiting = waiting_jobs(missing)
+        named = [f"{name} ({waiting[name]} jobs waiting)" if waiting[name] else name for name in missing]
+        raise RuntimeError(f"no live worker for queue(s): {', '.join(named)}")
     return ", ".join(f"{name}: {len(workers)}" for name, workers in found.items())
 
 
@@ -86,4 +103,10 @@ def health_report() -> dict:
         "storage": _timed(_storage),
         "workers": _timed(_workers),
     }
-    return {"ok": all(p.ok for p in parts.values()), "parts": {k: asdict(v) for k, v in parts.items()}}
+    report = {"ok": all(p.ok for p in parts.values()), "parts": {k: asdict(v) for k, v in parts.items()}}
+    try:
+        # Work that nothing will run: named for every caller (queue names reveal nothing internal).
+        report["stalled_queues"] = stalled_queues()
+    except Exception:  # Redis down: the redis part already says so
+        report["stalled_queues"] = {}
+    return report

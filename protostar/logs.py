@@ -1,7 +1,7 @@
 """Log lines as JSON, each carrying the ids of the job it belongs to.
 
 A worker sets the job's subject (``message_id``, ``document_id`` or ``conversation_id``, and the ``user_id`` it
-belongs to) around the whole job (``protostar.worker``); a filter copies them onto every record logged meanwhile, from
+belongs to) around the whole job (``protostar.workers``); a filter copies them onto every record logged meanwhile, from
 rq's own lines to the job's, so ``grep '"message_id": 41'`` finds an answer's whole story across processes.
 """
 

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import django_rq
 import redis
+from django.conf import settings
+from django.db import transaction
 from django_rq.queues import DjangoRQ
+from rq import Retry
+from rq.job import Job, JobStatus
 
 _lock = threading.Lock()
 _clients: dict[tuple[int, str], redis.Redis] = {}
@@ -34,3 +41,52 @@ def connection(queue_name: str = "default") -> redis.Redis:
 def queue(queue_name: str) -> DjangoRQ:
     """``django_rq.get_queue(queue_name)`` on the shared client (enqueueing on commit, as configured)."""
     return django_rq.get_queue(queue_name, connection=connection(queue_name))
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of job and everything about queueing it: its queue, its time limit (a setting's name, read at call
+    time), its retry policy (rq ``Retry``: a job whose run failed or whose worker died is run again) and whether it
+    waits for the caller's transaction to commit (a job must find the rows it was queued for).
+
+    ``job_id`` gives a job a stable id from its arguments, so a reconcile can tell whether one is queued already.
+    """
+
+    queue: str
+    function: str
+    timeout_setting: str
+    retry: Retry | None = None
+    on_commit: bool = True
+    job_id: Callable[..., str] | None = None
+    describe: Callable[..., str] | None = None
+
+    def enqueue(self, *args: Any) -> None:
+        """Queue one run with ``args`` (ids only): now, or when the current transaction commits."""
+        if self.on_commit and transaction.get_connection().in_atomic_block:
+            transaction.on_commit(lambda: self._send(args))
+        else:
+            self._send(args)
+
+    def queued_job(self, *args: Any) -> Job | None:
+        """The job with this kind's stable id for ``args`` while it is queued, scheduled or running."""
+        if self.job_id is None:
+            raise TypeError(f"{self.function} jobs have no stable id")
+        job = Job.fetch_many([self.job_id(*args)], connection=connection(self.queue))[0]
+        if job is None or job.get_status(refresh=False) not in _LIVE_STATUSES:
+            return None
+        return job
+
+    def _send(self, args: tuple[Any, ...]) -> Job:
+        options: dict[str, Any] = {"job_timeout": getattr(settings, self.timeout_setting)}
+        if self.retry is not None:
+            options["retry"] = self.retry
+        if self.job_id is not None:
+            options["job_id"] = self.job_id(*args)
+        if self.describe is not None:
+            options["description"] = self.describe(*args)
+        # "auto": the commit was already waited for above, django-rq must not defer it a second time.
+        queue = django_rq.get_queue(self.queue, connection=connection(self.queue), commit_mode="auto")
+        return queue.enqueue(self.function, *args, **options)
+
+
+_LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}

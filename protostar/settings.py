@@ -167,6 +167,9 @@ if DB_POOL_MAX_SIZE > 0:
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": _typed(env.float, "DB_POOL_TIMEOUT", 10.0),
     }
+# Pooled connections are checked before each use: after a database restart the pool's idle connections are dead,
+# and each would otherwise fail one request or job before being replaced.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: queues, channel layer, cache ------------------------------------------------------------------
@@ -293,6 +296,12 @@ EXTRACT_MAX_CHARS = _typed(env.int, "EXTRACT_MAX_CHARS", 5_000_000)
 CHUNK_TARGET_TOKENS = _typed(env.int, "CHUNK_TARGET_TOKENS", 300)
 CHUNK_OVERLAP_TOKENS = _typed(env.int, "CHUNK_OVERLAP_TOKENS", 40)
 INGEST_JOB_TIMEOUT = _typed(env.int, "INGEST_JOB_TIMEOUT", 1800)
+# Runs a document gets (a killed worker, a transient failure); after the last it is marked failed with the reason.
+INGEST_MAX_ATTEMPTS = _typed(env.int, "INGEST_MAX_ATTEMPTS", 4)
+# A running ingestion holds a Redis lease it renews; a document left queued or processing with neither a lease nor
+# a job is re-queued by the knowledge workers' reconcile, every INGEST_RECONCILE_SECONDS.
+INGEST_LEASE_SECONDS = _typed(env.float, "INGEST_LEASE_SECONDS", 10.0)
+INGEST_RECONCILE_SECONDS = _typed(env.float, "INGEST_RECONCILE_SECONDS", 5.0)
 
 # --- Retrieval ------------------------------------------------------------------------------------------------
 SEARCH_RRF_K = _typed(env.int, "SEARCH_RRF_K", 20)
@@ -334,6 +343,18 @@ CHAT_STREAM_TTL = _typed(env.int, "CHAT_STREAM_TTL", 3600)
 CHAT_JOB_TIMEOUT = _typed(env.int, "CHAT_JOB_TIMEOUT", 300)
 # A job run owns an answer through a Redis lease it renews every second; a re-run takes over only once it lapsed.
 CHAT_LEASE_SECONDS = _typed(env.float, "CHAT_LEASE_SECONDS", 10.0)
+# Runs an answer gets: one whose run died (lease lapsed) is run again by the chat workers' reconcile, every
+# CHAT_RECONCILE_SECONDS, until this many runs; then it ends as failed with what was shown.
+CHAT_ANSWER_MAX_ATTEMPTS = _typed(env.int, "CHAT_ANSWER_MAX_ATTEMPTS", 3)
+CHAT_RECONCILE_SECONDS = _typed(env.float, "CHAT_RECONCILE_SECONDS", 2.0)
+# How long a finished answer waits for a restarting database before its run gives up (and is run again later).
+CHAT_DATABASE_WAIT_SECONDS = _typed(env.float, "CHAT_DATABASE_WAIT_SECONDS", 20.0)
+for _name in ("CHAT_ANSWER_MAX_ATTEMPTS", "INGEST_MAX_ATTEMPTS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, got {globals()[_name]}.")
+for _name in ("CHAT_RECONCILE_SECONDS", "INGEST_RECONCILE_SECONDS", "INGEST_LEASE_SECONDS", "CHAT_LEASE_SECONDS"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive number of seconds, got {globals()[_name]}.")
 # Answers one `chat.worker.ThreadedWorker` process streams at once (each waits on the LLM, not the CPU).
 CHAT_WORKER_THREADS = _typed(env.int, "CHAT_WORKER_THREADS", 100)
 # Niceness (0–19) of the chat worker's query embedding while it streams answers: those get the CPU first, and

@@ -14,5 +14,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     report = health_report()
     if not (request.user.is_authenticated and request.user.is_staff):
         # Anonymous probes get the verdict per part, not internal error text.
-        report = {"ok": report["ok"], "parts": {k: {"ok": v["ok"]} for k, v in report["parts"].items()}}
+        report = {
+            "ok": report["ok"],
+            "parts": {k: {"ok": v["ok"]} for k, v in report["parts"].items()},
+            "stalled_queues": report["stalled_queues"],
+        }
     return JsonResponse(report, status=200 if report["ok"] else 503)

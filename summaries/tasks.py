@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from django.conf import settings
+from rq import Retry
 
-MEMORY_JOB = "summaries.tasks.update_memory"
+from protostar.queues import JobKind
+
+MEMORY_JOB = JobKind(
+    queue="summaries",
+    function="summaries.tasks.update_memory",
+    timeout_setting="MEMORY_JOB_TIMEOUT",
+    # A model outage fails the job; the memory stays as it was, and a retry (or the next answer) catches up.
+    retry=Retry(max=2, interval=[10, 60]),
+    describe=lambda conversation_id: f"update the memory of conversation {conversation_id}",
+)
 
 
 def enqueue_memory_update(conversation_id: int) -> None:
     """Queue a memory update; called after every complete answer (the job itself decides whether one is due)."""
-    from rq import Retry
-
-    from protostar import queues
-
-    queues.queue("summaries").enqueue(
-        MEMORY_JOB,
-        conversation_id,
-        job_timeout=settings.MEMORY_JOB_TIMEOUT,
-        # A model outage fails the job; the memory stays as it was, and a retry (or the next answer) catches up.
-        retry=Retry(max=2, interval=[10, 60]),
-    )
+    MEMORY_JOB.enqueue(conversation_id)
 
 
 def update_memory(conversation_id: int) -> int | None:

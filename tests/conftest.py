@@ -85,6 +85,11 @@ class WorkerProcess:
         self._log.close()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault suite last: it stops and starts the shared PostgreSQL and Redis under everything else's feet."""
+    items.sort(key=lambda item: "tests/faults/" in str(item.path).replace(os.sep, "/"))
+
+
 @pytest.fixture(scope="session")
 def worker_factory(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator:
     started: list[WorkerProcess] = []

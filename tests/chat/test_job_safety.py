@@ -151,7 +151,9 @@ def test_connection_refused_fails_with_a_readable_detail(pending):
     with override_settings(LLM_BASE_URL=closed_port, CHAT_MODEL_BACKEND=OPENAI_BACKEND, LLM_MAX_RETRIES=0):
         assert answer_message(message_id=pending.pk) == "failed"
     pending.refresh_from_db()
-    assert pending.status == Message.Status.FAILED and "127.0.0.1:9" in pending.error
+    # The address is for staff (error_detail, the log); the user reads a sentence that names no server.
+    assert pending.status == Message.Status.FAILED and "127.0.0.1:9" in pending.error_detail
+    assert "127.0.0.1" not in pending.error and pending.error
     _, kind, data = entries(pending.pk)[-1]
     assert kind == "error" and data == {"code": pending.error_code, "detail": pending.error}
-    print(f"connection refused: {pending.error_code}: {pending.error}")
+    print(f"connection refused: {pending.error_code}: {pending.error} ({pending.error_detail})")

@@ -1,8 +1,9 @@
 """One cluster for the module: two web nodes behind haproxy, two chat, two knowledge and a summaries worker.
 
-It runs on the session's PostgreSQL (the test database), S3 and Redis server, but on its own Redis database, so the
-session's other workers (which serve the same queue names on database 0) never take its jobs. The scripted model
-server streams answers slowly enough for a node to be killed in the middle of one.
+It runs on the session's PostgreSQL, S3 and Redis servers, but in its own database and Redis database: the session's
+other workers (which serve the same queue names, and whose reconcile passes look for unfinished answers and
+documents in the test database) never see its jobs or rows. The scripted model server streams answers slowly enough
+for a node to be killed in the middle of one. Tests read the cluster's rows with plain SQL.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
 import pytest
 import redis
 import websockets
@@ -22,16 +27,37 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from protostar.cluster import Cluster, Topology
 from protostar.cluster.balancer import haproxy_binary
-from tests.conftest import ROOT, worker_database_url
+from tests.conftest import ROOT
 
 METRICS_TOKEN = "cluster-scrape-token-0123456789"
-CLUSTER_REDIS_DB = 1
+CLUSTER_REDIS_DB = 6
 NO_BALANCER = "haproxy could not be installed here (scripts/install-balancer.sh needs root and the Debian archive)"
+# Run in the cluster's database once: a reader, their session, and a small knowledge base (English and Korean).
+SETUP = """
+import json
+from django.contrib.auth import get_user_model
+from django.test import Client
+from tests.chat.conftest import CHUNKS
+from tests.knowledge.factories import ready_document
+ready_document(title="Employee Handbook", chunks=CHUNKS)
+user = get_user_model().objects.create_user("cluster-reader", password="pw-123456-long")
+client = Client()
+client.force_login(user)
+print(json.dumps({"user_id": user.pk, "username": user.username,
+                  "cookie": "sessionid=" + client.cookies["sessionid"].value}))
+"""
 
 
-def redis_url_with_db(url: str, db: int) -> str:
+def with_path(url: str, path: str) -> str:
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class Reader:
+    user_id: int
+    username: str
+    cookie: str
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +70,21 @@ def llm_server() -> Iterator:
 
 
 @pytest.fixture(scope="module")
-def cluster(django_db_setup, django_db_blocker, llm_server, tmp_path_factory) -> Iterator[Cluster]:
+def cluster(llm_server, tmp_path_factory) -> Iterator[Cluster]:
     from django.conf import settings
 
     run_dir = tmp_path_factory.mktemp("cluster")
-    redis_url = redis_url_with_db(settings.REDIS_URL, CLUSTER_REDIS_DB)
+    name = f"protostar_cluster_{os.getpid()}"
+    server = with_path(settings.DATABASE_URL, "/postgres")
+    redis_url = with_path(settings.REDIS_URL, f"/{CLUSTER_REDIS_DB}")
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     with redis.Redis.from_url(redis_url) as conn:
         conn.flushdb()  # the cluster's own database: nothing of an earlier run may be re-run
-    with django_db_blocker.unblock():
-        database_url = worker_database_url()
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": with_path(settings.DATABASE_URL, f"/{name}"),
         "REDIS_URL": redis_url,
         "PROMETHEUS_MULTIPROC_DIR": str(run_dir / "metrics"),
         "METRICS_TOKEN": METRICS_TOKEN,
@@ -68,15 +97,45 @@ def cluster(django_db_setup, django_db_blocker, llm_server, tmp_path_factory) ->
         "LLM_MAX_RETRIES": "0",
         "CHAT_WORKER_THREADS": "16",
         "DB_POOL_MAX_SIZE": "4",
+        # A killed worker's answer is found within seconds (the defaults suit production, not a bounded test).
+        "CHAT_LEASE_SECONDS": "3",
+        "CHAT_RECONCILE_SECONDS": "1",
+        "INGEST_LEASE_SECONDS": "3",
+        "INGEST_RECONCILE_SECONDS": "1",
     }
+    manage(env, "migrate", "--no-input", "-v", "0")
     topology = Topology(balancer=haproxy_binary() is not None)
-    started = Cluster(root=ROOT, run_dir=run_dir, env=env, redis_url=redis_url, topology=topology).start()
-    yield started
-    started.stop()
+    started = Cluster(root=ROOT, run_dir=run_dir, env=env, redis_url=redis_url, topology=topology)
+    try:
+        yield started.start()
+    finally:
+        started.stop()
+        with redis.Redis.from_url(redis_url) as conn:
+            conn.flushdb()
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def cluster_env(cluster: Cluster) -> dict[str, str]:
-    return dict(cluster.env)
+@pytest.fixture(scope="module")
+def reader(cluster) -> Reader:
+    """A signed-in user of the cluster and the documents they may read."""
+    output = manage(cluster.env, "shell", "-c", SETUP)
+    return Reader(**json.loads(output.strip().splitlines()[-1]))
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 180) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {args[0]} failed: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def rows(cluster: Cluster, sql: str, *params) -> list[tuple]:
+    """Rows of the cluster's database (its DATABASE_URL)."""
+    with psycopg.connect(cluster.env["DATABASE_URL"]) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 def scrape(cluster: Cluster) -> dict[tuple[str, tuple], float]:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
+import json
 import uuid
 from collections import Counter
 
 import pytest
 
-from chat.models import Message
-from knowledge.models import Chunk, Document
-from tests.chat.conftest import CHUNKS
-from tests.cluster.conftest import NO_BALANCER, Socket, ended, log_records, scrape, text_of
-from tests.conftest import ROOT, wait_until
+from tests.cluster.conftest import NO_BALANCER, Socket, ended, log_records, manage, rows, scrape, text_of
+from tests.conftest import wait_until
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 LONG_REPLY = " ".join(f"단어{i} word{i}" for i in range(40)) + " [S1]."
 QUESTIONS = [
@@ -27,14 +23,9 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture
-def signed_in(client, django_user_model):
-    from tests.knowledge.factories import ready_document
-
-    ready_document(title="Employee Handbook", chunks=CHUNKS)
-    user = django_user_model.objects.create_user(f"node-{uuid.uuid4().hex[:6]}", password="pw-123456-long")
-    client.force_login(user)
-    return user, f"sessionid={client.cookies['sessionid'].value}"
+def stored_answer(cluster, message_id: int) -> tuple[str, str]:
+    """(status, content) of an answer as the cluster stored it."""
+    return rows(cluster, "SELECT status, content FROM chat_message WHERE id = %s", message_id)[0]
 
 
 def handled_by(cluster, kind: str) -> dict[int, str]:
@@ -56,8 +47,8 @@ def accepted_ids(events: list[dict]) -> list[int]:
     return [event["message"] for event in events if event["type"] == "accepted"]
 
 
-def test_sockets_on_either_web_node_get_the_answers_of_either_chat_worker(cluster, llm_server, signed_in):
-    user, cookie = signed_in
+def test_sockets_on_either_web_node_get_the_answers_of_either_chat_worker(cluster, llm_server, reader):
+    cookie = reader.cookie
     llm_server.script(reply=LONG_REPLY, tokens_per_second=40)
     before = scrape(cluster)
 
@@ -87,8 +78,7 @@ def test_sockets_on_either_web_node_get_the_answers_of_either_chat_worker(cluste
     owners = wait_until(lambda: (o := handled_by(cluster, "chat")) and set(received) <= set(o) and o, timeout=30)
     assert {owners[m] for m in received} == {"chat1", "chat2"}, "both chat workers wrote answers"
     for message_id, per_socket in received.items():
-        stored = Message.objects.get(pk=message_id)
-        assert stored.status == Message.Status.COMPLETE and stored.content == LONG_REPLY
+        assert stored_answer(cluster, message_id) == ("complete", LONG_REPLY)
         assert len(per_socket) == 2
         for events in per_socket.values():
             assert text_of(events) == LONG_REPLY and events[-1]["type"] == "end"
@@ -96,7 +86,7 @@ def test_sockets_on_either_web_node_get_the_answers_of_either_chat_worker(cluste
     for node in cluster.workers("chat"):
         for record in log_records(node.log_path):
             if record.get("message_id") in received:
-                assert record["user_id"] == user.pk
+                assert record["user_id"] == reader.user_id
 
     assert during[("protostar_answers_in_flight", ())] >= 1
     after = scrape(cluster)
@@ -114,11 +104,11 @@ def test_sockets_on_either_web_node_get_the_answers_of_either_chat_worker(cluste
 
 
 def test_a_killed_web_node_sends_its_clients_through_the_balancer_to_the_other_to_resume_exactly(
-    cluster, llm_server, signed_in
+    cluster, llm_server, reader
 ):
     if cluster.balancer is None:
         pytest.skip(NO_BALANCER)
-    _, cookie = signed_in
+    cookie = reader.cookie
     llm_server.script(reply=LONG_REPLY, tokens_per_second=20)
 
     async def scenario() -> tuple[str, str, int, list[dict], list[dict]]:
@@ -156,9 +146,9 @@ def test_a_killed_web_node_sends_its_clients_through_the_balancer_to_the_other_t
     victim, survivor, message_id, before, after, untouched = asyncio.run(scenario())
     assert survivor != victim and survivor in {"web1", "web2"}
     assert after[0]["seq"] > before[-1]["seq"], "nothing repeated"
-    stored = Message.objects.get(pk=message_id)
-    assert stored.status == Message.Status.COMPLETE
-    assert text_of(before) + text_of(after) == stored.content == LONG_REPLY, "nothing missing"
+    status, content = stored_answer(cluster, message_id)
+    assert status == "complete"
+    assert text_of(before) + text_of(after) == content == LONG_REPLY, "nothing missing"
     assert text_of(untouched) == LONG_REPLY  # the client on the other node never noticed
     cluster.restart(victim)  # the node comes back and the balancer takes it in again
 
@@ -183,9 +173,8 @@ def running_on(cluster, message_id: int) -> str | None:
     return None
 
 
-@pytest.mark.skip(reason="needs the abandoned-answer recovery of the fault-recovery work (branch i15)")
-def test_a_killed_chat_worker_has_its_answers_redone_by_the_other(cluster, llm_server, signed_in):
-    _, cookie = signed_in
+def test_a_killed_chat_worker_has_its_answers_redone_by_the_other(cluster, llm_server, reader):
+    cookie = reader.cookie
     llm_server.script(reply=LONG_REPLY, tokens_per_second=20)
 
     async def scenario() -> tuple[str, int, list[dict]]:
@@ -210,15 +199,13 @@ def test_a_killed_chat_worker_has_its_answers_redone_by_the_other(cluster, llm_s
     resets = [index for index, event in enumerate(events) if event["type"] == "reset"]
     assert resets and events[resets[-1]]["reason"] == "retry", "the client is told to drop the dead run's text"
     assert text_of(events[resets[-1] :]) == LONG_REPLY and events[-1]["type"] == "end"
-    stored = Message.objects.get(pk=message_id)
-    assert stored.status == Message.Status.COMPLETE and stored.content == LONG_REPLY
+    assert stored_answer(cluster, message_id) == ("complete", LONG_REPLY)
     survivor = wait_until(lambda: handled_by(cluster, "chat").get(message_id), timeout=30)
     assert survivor != victim
     cluster.restart(victim)
 
 
-def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_document_once(cluster, signed_in, tmp_path):
-    user, _ = signed_in
+def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_document_once(cluster, reader, tmp_path):
     folder = tmp_path / "uploads"
     folder.mkdir()
     for index in range(6):
@@ -228,37 +215,33 @@ def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_docume
         else:
             body = f"Policy {index}\n\nEvery employee completes {index} security trainings a quarter.\n"
             (folder / f"policy-{index}.txt").write_text(body, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "ingest", str(folder), "--json", "--user", user.username],
-        cwd=ROOT,
-        env=cluster.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    ids = list(Document.objects.values_list("pk", flat=True).filter(uploaded_by=user))
-    assert len(ids) == 6
+    output = manage(cluster.env, "ingest", str(folder), "--json", "--user", reader.username)
+    ids = [json.loads(line)["id"] for line in output.splitlines() if line.startswith("{")]
+    assert len(ids) == 6 and all(ids)
+
+    def statuses() -> dict[int, str]:
+        return dict(rows(cluster, "SELECT id, status FROM knowledge_document WHERE id = ANY(%s)", ids))
+
     wait_until(
-        lambda: not Document.objects.filter(pk__in=ids).exclude(status__in=["ready", "failed"]).exists(),
-        timeout=120,
-        interval=0.2,
-        message="every document processed",
+        lambda: set(statuses().values()) <= {"ready", "failed"}, timeout=150, interval=0.2, message="every document"
     )
-    assert set(Document.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"ready"}
-    runs = Counter()
+    assert set(statuses().values()) == {"ready"}
+    runs: Counter[int] = Counter()
     nodes: dict[int, str] = {}
     for node in cluster.workers("knowledge"):
         for record in log_records(node.log_path):
-            if record.get("document_id") in ids and record["message"].startswith(
-                f"document {record['document_id']} ingested"
-            ):
-                runs[record["document_id"]] += 1
-                nodes[record["document_id"]] = node.name
-                assert record["user_id"] == user.pk
-    assert runs == Counter({pk: 1 for pk in ids}), "each document processed exactly once"
+            document_id = record.get("document_id")
+            if document_id in ids and record["message"].startswith(f"document {document_id} ingested"):
+                runs[document_id] += 1
+                nodes[document_id] = node.name
+                assert record["user_id"] == reader.user_id
+    assert runs == Counter(dict.fromkeys(ids, 1)), "each document processed exactly once"
     assert set(nodes.values()) == {"knowledge1", "knowledge2"}, "both knowledge workers took documents"
-    for document in Document.objects.filter(pk__in=ids):
-        assert Chunk.objects.filter(document=document).count() == document.chunk_count > 0
-    figures = scrape(cluster)
-    assert figures[("protostar_ingestion_pages_total", ())] >= 6
+    counted = rows(
+        cluster,
+        "SELECT d.chunk_count, count(c.id) FROM knowledge_document d JOIN knowledge_chunk c ON c.document_id = d.id "
+        "WHERE d.id = ANY(%s) GROUP BY d.id",
+        ids,
+    )
+    assert len(counted) == 6 and all(stored == found > 0 for stored, found in counted)
+    assert scrape(cluster)[("protostar_ingestion_pages_total", ())] >= 6

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def in_process(monkeypatch):
-    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
+    monkeypatch.setattr("knowledge.services.document_ingest_enqueue", lambda *, document_id: None)
 
 
 def _upload(admin_client, *files):

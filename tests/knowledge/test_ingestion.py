@@ -118,7 +118,7 @@ def test_file_over_the_size_limit_is_rejected_at_upload(settings):
 @pytest.fixture
 def in_process(monkeypatch):
     """Run ingestion in this process only: no job reaches the shared worker, so it cannot race the test."""
-    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
+    monkeypatch.setattr("knowledge.services.document_ingest_enqueue", lambda *, document_id: None)
 
 
 def _ready_document(text: str, filename: str = "doc.md") -> Document:

@@ -31,7 +31,7 @@ DOCUMENTS = {
 
 @pytest.fixture
 def corpus(monkeypatch) -> dict[str, Document]:
-    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
+    monkeypatch.setattr("knowledge.services.document_ingest_enqueue", lambda *, document_id: None)
     documents = {}
     for name, text in DOCUMENTS.items():
         outcome = document_upload(data=text.encode(), filename=name)

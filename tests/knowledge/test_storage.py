@@ -37,7 +37,7 @@ def _out_of_line(table: str, columns: list[str]) -> dict[str, int]:
 
 
 def _ingest_long_document(monkeypatch, sentence: str) -> None:
-    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
+    monkeypatch.setattr("knowledge.services.document_ingest_enqueue", lambda *, document_id: None)
     outcome = document_upload(data=(sentence * 40).encode(), filename="long.md")
     document_ingest(document_id=outcome.document.pk)
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def document(monkeypatch) -> Document:
-    monkeypatch.setattr("knowledge.services._enqueue_ingest_on_commit", lambda document_id: None)
+    monkeypatch.setattr("knowledge.services.document_ingest_enqueue", lambda *, document_id: None)
     return document_upload(data=b"Some text to ingest.", filename="a.txt").document
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import timedelta
 
 import django_rq
 import pytest
@@ -97,7 +98,10 @@ def test_enqueues_share_one_client_and_do_not_open_a_connection_each():
     client = queues.connection("summaries")
     assert queues.connection("summaries") is client
     marker = f"probe-{uuid.uuid4().hex}"
-    queues.queue("summaries").enqueue("protostar.jobs.probe", marker).delete()  # the pool holds a connection now
+    # Scheduled an hour ahead, the probes are never due while the test runs: no worker takes one (and so none
+    # can vanish into a worker's execution before ``delete()``), yet each is a real enqueue through the client.
+    later = timedelta(hours=1)
+    queues.queue("summaries").enqueue_in(later, "protostar.jobs.probe", marker).delete()  # the pool holds one now
 
     def connections() -> int:
         return len(client.client_list())
@@ -107,7 +111,7 @@ def test_enqueues_share_one_client_and_do_not_open_a_connection_each():
 
     def enqueue(count: int) -> None:
         for _ in range(count):
-            enqueued.append(queues.queue("summaries").enqueue("protostar.jobs.probe", marker).id)
+            enqueued.append(queues.queue("summaries").enqueue_in(later, "protostar.jobs.probe", marker).id)
 
     # Two threads enqueueing at once: one thread-safe pool, at most one more connection, not one per enqueue.
     threads = [threading.Thread(target=enqueue, args=(20,)), threading.Thread(target=enqueue, args=(20,))]

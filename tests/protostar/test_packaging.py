@@ -112,4 +112,4 @@ def test_the_reverse_proxy_configuration_is_valid(config, tmp_path):
 
 def test_the_summaries_queue_runs_the_observed_worker_class():
     assert set(KINDS) <= set(PROCFILE)
-    assert shlex.join(PROCFILE["summaries"]).endswith("--worker-class protostar.worker.SimpleWorker --with-scheduler")
+    assert shlex.join(PROCFILE["summaries"]).endswith("--worker-class protostar.workers.SimpleWorker --with-scheduler")

@@ -9,11 +9,18 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import ProgrammingError
 
 from knowledge.models import Document
-from knowledge.services import UploadOutcome, document_upload
+from knowledge.services import INGEST_JOB, UploadOutcome, document_upload
+from protostar.health import workers_by_queue
 
 FINAL = {Document.Status.READY, Document.Status.FAILED}
+NO_WORKER = (
+    "No knowledge worker is listening, so the documents stay queued until one starts "
+    "(`make run`, or `manage.py rqworker knowledge --worker-class knowledge.worker.KnowledgeWorker "
+    "--with-scheduler`). Pass --wait-for-worker to keep waiting for one."
+)
 
 
 class Command(BaseCommand):
@@ -25,16 +32,38 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
         parser.add_argument("--user", help="record this username as the uploader")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait with --wait")
+        parser.add_argument(
+            "--wait-for-worker",
+            action="store_true",
+            help="with --wait, keep waiting even when no knowledge worker is listening yet",
+        )
 
     def handle(self, *args, **options) -> None:
+        self._check_database()
         user = self._user(options["user"])
+        files = self._files(options["paths"])
+        # Said before anything is uploaded, so the operator is not left waiting on work nothing will do.
+        no_worker = options["wait"] and not options["wait_for_worker"] and not workers_by_queue()[INGEST_JOB.queue]
+        if no_worker:
+            self.stderr.write(NO_WORKER)
         results: list[tuple[Path, UploadOutcome]] = []
-        for file_path in self._files(options["paths"]):
+        for file_path in files:
             results.append((file_path, self._upload(file_path, user)))
-        if options["wait"]:
+        if options["wait"] and not no_worker:
             self._wait([o.document.pk for _, o in results if o.status == "queued"], options["timeout"])
         for file_path, outcome in results:
             self._print(file_path, outcome, as_json=options["json"])
+        if no_worker:
+            raise CommandError("the documents were queued, but no knowledge worker is listening")
+
+    @staticmethod
+    def _check_database() -> None:
+        try:
+            Document.objects.exists()
+        except ProgrammingError as exc:
+            raise CommandError(
+                "The database has no tables yet: run `make migrate` (or `manage.py migrate`) first."
+            ) from exc
 
     @staticmethod
     def _user(username: str | None):

@@ -1,0 +1,82 @@
+"""What every worker class here shares: it outlives a Redis restart, and it is observed (``ObservedWorker``: the
+job's ids on every log line, failure and retry counts).
+
+rq's work loop retries a lost connection only while it waits for a job; a Redis error anywhere else (the suspension
+check, a heartbeat, the maintenance pass, recording a job's end) ends the loop and the worker process with it. These
+overrides wait for Redis instead, so workers go on by themselves once it is back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+
+import redis
+from rq.job import Job
+from rq.queue import Queue
+from rq.worker import SimpleWorker as RQSimpleWorker
+
+from protostar import metrics
+from protostar.logs import job_subject, log_context
+
+logger = logging.getLogger(__name__)
+REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+# Pauses between attempts while Redis is away; they pace the retries, nothing waits on them.
+RECONNECT_PAUSES = (0.5, 1.0, 2.0, 4.0)
+
+
+class OutageTolerantMixin:
+    def check_for_suspension(self, burst: bool) -> None:
+        for attempt in itertools.count():
+            try:
+                super().check_for_suspension(burst)
+                return
+            except REDIS_UNAVAILABLE as exc:
+                if self._stop_requested:
+                    return
+                pause = RECONNECT_PAUSES[min(attempt, len(RECONNECT_PAUSES) - 1)]
+                logger.warning("worker %s: Redis is unavailable (%s); retrying in %.1f s", self.name, exc, pause)
+                time.sleep(pause)
+
+    def run_maintenance_tasks(self) -> None:
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_UNAVAILABLE as exc:
+            logger.warning("worker %s: maintenance skipped, Redis is unavailable (%s)", self.name, exc)
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        try:
+            super().heartbeat(timeout, pipeline)
+        except REDIS_UNAVAILABLE as exc:
+            logger.warning("worker %s: heartbeat skipped, Redis is unavailable (%s)", self.name, exc)
+
+    def execute_job(self, job, queue) -> None:
+        try:
+            super().execute_job(job, queue)
+        except REDIS_UNAVAILABLE as exc:
+            # The job ran (its own state is in the database); only rq's record of its end was lost.
+            logger.warning(
+                "worker %s: the end of job %s was not recorded, Redis is unavailable (%s)", self.name, job.id, exc
+            )
+
+
+class ObservedWorker:
+    """A mixin for ``rq.worker.BaseWorker`` subclasses (it must come first in the bases)."""
+
+    def perform_job(self, job: Job, queue: Queue, execution) -> bool:
+        # The whole run, including rq's own lines about it and the failure handling, carries the job's ids.
+        with log_context(job_id=job.id, queue=queue.name, **job_subject(job.func_name, tuple(job.args or ()))):
+            return super().perform_job(job, queue, execution)  # type: ignore[misc]
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args, **kwargs) -> None:
+        stopped = getattr(self, "_stopped_job_id", None) == job.id
+        if job.should_retry and not stopped:
+            metrics.JOBS_RETRIED.labels(queue.name).inc()
+        else:
+            metrics.JOBS_FAILED.labels(queue.name).inc()
+        super().handle_job_failure(job, queue, *args, **kwargs)  # type: ignore[misc]
+
+
+class SimpleWorker(ObservedWorker, OutageTolerantMixin, RQSimpleWorker):
+    """rq's ``SimpleWorker`` that survives a Redis restart and is observed (the summaries and default queues)."""
