@@ -192,17 +192,6 @@ class Cluster:
             os.killpg(node.process.pid, sig)
         node.process.wait(30)
 
-    def restart(self, name: str, timeout: float = 120.0) -> None:
-        node = self.nodes[name]
-        if node.alive:
-            self.kill(name, signal.SIGTERM)
-        node.killed = False
-        self._launch(node)
-        deadline = time.monotonic() + timeout
-        self.wait_ready(timeout=timeout)
-        if self.balancer is not None:
-            self.wait_balanced(deadline=deadline)
-
     def stop(self) -> None:
         """Stop every process: the balancer first (no new connections), then web nodes, then workers (warm)."""
         order = [self.balancer, *self.web_nodes, *[n for n in self.nodes.values() if n.kind != "web"]]

@@ -70,7 +70,8 @@ def llm_server() -> Iterator:
 
 
 @pytest.fixture(scope="module")
-def cluster(llm_server, tmp_path_factory) -> Iterator[Cluster]:
+def running(llm_server, tmp_path_factory) -> Iterator[tuple[Cluster, Reader]]:
+    """The cluster, started while its first reader and knowledge base are written (both take seconds)."""
     from django.conf import settings
 
     run_dir = tmp_path_factory.mktemp("cluster")
@@ -106,9 +107,17 @@ def cluster(llm_server, tmp_path_factory) -> Iterator[Cluster]:
     manage(env, "migrate", "--no-input", "-v", "0")
     topology = Topology(balancer=haproxy_binary() is not None)
     started = Cluster(root=ROOT, run_dir=run_dir, env=env, redis_url=redis_url, topology=topology)
+    setup = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", SETUP], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
-        yield started.start()
+        started.start()
+        output, _ = setup.communicate(timeout=180)
+        assert setup.returncode == 0, "writing the reader and the knowledge base failed (see stderr)"
+        yield started, Reader(**json.loads(output.strip().splitlines()[-1]))
     finally:
+        if setup.poll() is None:
+            setup.kill()
         started.stop()
         with redis.Redis.from_url(redis_url) as conn:
             conn.flushdb()
@@ -117,10 +126,14 @@ def cluster(llm_server, tmp_path_factory) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-def reader(cluster) -> Reader:
-    """A signed-in user of the cluster and the documents they may read."""
-    output = manage(cluster.env, "shell", "-c", SETUP)
-    return Reader(**json.loads(output.strip().splitlines()[-1]))
+def cluster(running) -> Cluster:
+    return running[0]
+
+
+@pytest.fixture(scope="module")
+def reader(running) -> Reader:
+    """A signed-in user of the cluster; every document of its knowledge base is theirs to read."""
+    return running[1]
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 180) -> str:

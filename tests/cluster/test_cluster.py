@@ -150,7 +150,6 @@ def test_a_killed_web_node_sends_its_clients_through_the_balancer_to_the_other_t
     assert status == "complete"
     assert text_of(before) + text_of(after) == content == LONG_REPLY, "nothing missing"
     assert text_of(untouched) == LONG_REPLY  # the client on the other node never noticed
-    cluster.restart(victim)  # the node comes back and the balancer takes it in again
 
 
 async def reconnect(url: str, cookie: str, timeout: float = 15.0) -> Socket:
@@ -175,7 +174,7 @@ def running_on(cluster, message_id: int) -> str | None:
 
 def test_a_killed_chat_worker_has_its_answers_redone_by_the_other(cluster, llm_server, reader):
     cookie = reader.cookie
-    llm_server.script(reply=LONG_REPLY, tokens_per_second=20)
+    llm_server.script(reply=LONG_REPLY, tokens_per_second=40)
 
     async def scenario() -> tuple[str, int, list[dict]]:
         socket = await Socket.open(cluster.url, cookie)
@@ -202,13 +201,12 @@ def test_a_killed_chat_worker_has_its_answers_redone_by_the_other(cluster, llm_s
     assert stored_answer(cluster, message_id) == ("complete", LONG_REPLY)
     survivor = wait_until(lambda: handled_by(cluster, "chat").get(message_id), timeout=30)
     assert survivor != victim
-    cluster.restart(victim)
 
 
 def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_document_once(cluster, reader, tmp_path):
     folder = tmp_path / "uploads"
     folder.mkdir()
-    for index in range(6):
+    for index in range(4):
         if index % 2:
             body = f"# 사내 규정 {index}\n\n직원은 분기마다 보안 교육 {index}회를 이수합니다. 노트북은 암호화합니다.\n"
             (folder / f"규정-{index}.md").write_text(body, encoding="utf-8")
@@ -217,7 +215,7 @@ def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_docume
             (folder / f"policy-{index}.txt").write_text(body, encoding="utf-8")
     output = manage(cluster.env, "ingest", str(folder), "--json", "--user", reader.username)
     ids = [json.loads(line)["id"] for line in output.splitlines() if line.startswith("{")]
-    assert len(ids) == 6 and all(ids)
+    assert len(ids) == 4 and all(ids)
 
     def statuses() -> dict[int, str]:
         return dict(rows(cluster, "SELECT id, status FROM knowledge_document WHERE id = ANY(%s)", ids))
@@ -243,5 +241,5 @@ def test_ingestion_spreads_over_both_knowledge_workers_and_processes_each_docume
         "WHERE d.id = ANY(%s) GROUP BY d.id",
         ids,
     )
-    assert len(counted) == 6 and all(stored == found > 0 for stored, found in counted)
-    assert scrape(cluster)[("protostar_ingestion_pages_total", ())] >= 6
+    assert len(counted) == 4 and all(stored == found > 0 for stored, found in counted)
+    assert scrape(cluster)[("protostar_ingestion_pages_total", ())] >= 4
