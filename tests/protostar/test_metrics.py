@@ -126,3 +126,31 @@ def test_bad_metrics_or_log_settings_fail_at_start_up(tmp_path, overrides, messa
     result = _run_check(tmp_path, **overrides)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def explode(label: str) -> None:
+    raise RuntimeError(f"{label} failed on purpose")
+
+
+def test_a_worker_counts_failed_and_retried_jobs_by_queue(client, settings):
+    from rq import Queue, Retry
+
+    from protostar.workers import SimpleWorker
+
+    settings.METRICS_TOKEN = TOKEN
+    name = f"metrics-jobs-{uuid.uuid4().hex[:8]}"
+    conn = queues.connection()
+    queue = Queue(name, connection=conn)
+    failed, retried = (
+        ("protostar_jobs_failed_total", (("queue", name),)),
+        ("protostar_jobs_retried_total", (("queue", name),)),
+    )
+    try:
+        queue.enqueue(explode, "실패")
+        queue.enqueue(explode, "retried", retry=Retry(max=1))
+        SimpleWorker([queue], connection=conn).work(burst=True)  # a real worker, in this process, until empty
+        found = samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode())
+        # The second job ran twice: once retried, then failed for good.
+        assert found[failed] == 2 and found[retried] == 1
+    finally:
+        queue.delete(delete_jobs=True)
