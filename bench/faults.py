@@ -44,12 +44,28 @@ def ask_all(stack, port: int, cookie: str, count: int, fault) -> tuple[float, in
             await asyncio.to_thread(fault, ids)
             faulted_at = time.monotonic()
             for message_id in ids:
-                with contextlib.suppress(AssertionError):
+                with contextlib.suppress(AssertionError, TimeoutError):
                     await socket.until_final(message_id, timeout=max(1.0, faulted_at + 120 - time.monotonic()))
             elapsed = time.monotonic() - faulted_at
+            if stack.unfinished_answers():
+                print(f"unfinished: {diagnose(stack)}", file=sys.stderr)
         return elapsed, stack.unfinished_answers()
 
     return asyncio.run(scenario())
+
+
+def diagnose(stack) -> dict:
+    """What Redis holds for the chat queue (printed when an answer did not end)."""
+    from rq import Queue, Worker
+
+    conn = stack.redis()
+    return {
+        "queued": Queue("chat", connection=conn).job_ids,
+        "workers": [(worker.pid, worker.get_state()) for worker in Worker.all(connection=conn)],
+        "unfinished": stack.sql(
+            "SELECT id, status, attempt_count FROM chat_message WHERE status IN ('pending', 'streaming')"
+        ),
+    }
 
 
 def chat_faults(stack, llm, port: int, count: int) -> list[dict]:

@@ -13,6 +13,7 @@ import logging
 import time
 
 import redis
+from django.db import connections
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import SimpleWorker as RQSimpleWorker
@@ -59,6 +60,10 @@ class OutageTolerantMixin:
             logger.warning(
                 "worker %s: the end of job %s was not recorded, Redis is unavailable (%s)", self.name, job.id, exc
             )
+        finally:
+            # Back to the pool after every job: a connection kept across jobs would stay broken after a database
+            # restart (nothing else closes it in a worker), while the pool checks what it hands out.
+            connections.close_all()
 
 
 class ObservedWorker:

@@ -126,7 +126,7 @@ class FaultStack:
         with psycopg.connect(with_path(self.database_url, "/postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
 
-    def manage(self, *args: str, timeout: float = 120) -> str:
+    def manage(self, *args: str, timeout: float = 600) -> str:
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
@@ -165,7 +165,7 @@ class FaultStack:
         ready_line = "left out of garbage collection"
         proc = self._spawn(kind, command, settings)
         wait_for(
-            lambda: ready_line in proc.log() or not proc.alive(), timeout=90, message=f"the {kind} worker's warm-up"
+            lambda: ready_line in proc.log() or not proc.alive(), timeout=300, message=f"the {kind} worker's warm-up"
         )
         if not proc.alive():
             raise RuntimeError(f"the {kind} worker exited: {proc.log()[-3000:]}")
@@ -293,7 +293,10 @@ class Socket:
         return event["message"]
 
     async def until(self, message_id: int, predicate: Callable[[dict], bool], timeout: float) -> dict[str, Any]:
-        """Receive until an event of ``message_id`` satisfies ``predicate``; returns it."""
+        """The first event of ``message_id`` that satisfies ``predicate``, received already or from now on."""
+        for event in self.of(message_id):
+            if predicate(event):
+                return event
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             left = deadline - asyncio.get_running_loop().time()

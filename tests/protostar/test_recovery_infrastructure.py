@@ -40,3 +40,33 @@ def test_a_worker_keeps_going_through_beats_and_maintenance_while_redis_is_away(
     worker.run_maintenance_tasks()
     with pytest.raises(redis.ConnectionError):
         unreachable.ping()  # the same calls through plain rq end its work loop
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_kind_queues_after_the_commit_with_its_timeout_and_retry_policy(settings):
+    from django.db import transaction
+    from rq import Retry
+    from rq.job import Job
+
+    from protostar import queues
+    from protostar.queues import JobKind
+
+    settings.PROBE_JOB_TIMEOUT = 77
+    marker = f"probe-{uuid.uuid4().hex}"
+    kind = JobKind(
+        queue="default",
+        function="protostar.jobs.probe",
+        timeout_setting="PROBE_JOB_TIMEOUT",
+        retry=Retry(max=2, interval=[3, 9]),
+        job_id=lambda label: label,
+    )
+    conn = queues.connection("default")
+    with transaction.atomic():
+        kind.enqueue(marker)
+        assert Job.fetch_many([marker], connection=conn) == [None], "nothing is queued before the commit"
+    job = Job.fetch(marker, connection=conn)
+    try:
+        assert job.timeout == 77 and job.retries_left == 2 and job.retry_intervals == [3, 9]
+        assert job.func_name == "protostar.jobs.probe" and job.args == (marker,)
+    finally:
+        job.delete()
