@@ -112,7 +112,7 @@ def running(llm_server, tmp_path_factory) -> Iterator[tuple[Cluster, Reader]]:
     )
     try:
         started.start()
-        output, _ = setup.communicate(timeout=180)
+        output, _ = setup.communicate(timeout=600)
         assert setup.returncode == 0, "writing the reader and the knowledge base failed (see stderr)"
         yield started, Reader(**json.loads(output.strip().splitlines()[-1]))
     finally:
@@ -136,7 +136,7 @@ def reader(running) -> Reader:
     return running[1]
 
 
-def manage(env: dict[str, str], *args: str, timeout: float = 180) -> str:
+def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
