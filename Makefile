@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser clean
+.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser balancer cluster clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -29,8 +29,15 @@ run: migrate
 browser:
 	@./scripts/install-browser.sh
 
+balancer:
+	@./scripts/install-balancer.sh
+
+# Two web nodes behind haproxy, two chat and two knowledge workers, a summaries worker (CLUSTER_ARGS: --port, …).
+cluster: migrate balancer
+	@$(MANAGE) cluster $(CLUSTER_ARGS)
+
 # The lint runs first, so CI (`make test`) fails on a style fault or a broken layer contract too.
-test: lint browser
+test: lint browser balancer
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from rq.job import JobStatus
 
 from chat import selectors, streams
 from chat.models import Message
@@ -53,4 +54,4 @@ def _job_will_run(message_id: int, status: str) -> bool:
     job = ANSWER_JOB.queued_job(message_id)
     if job is None:
         return False
-    return status == Message.Status.PENDING or job.get_status(refresh=False) != "started"
+    return status == Message.Status.PENDING or job.get_status(refresh=False) != JobStatus.STARTED

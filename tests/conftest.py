@@ -73,10 +73,15 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_registered()
+        try:
+            self._wait_registered()
+        except BaseException:
+            self.stop()  # a worker that never registered must not outlive the session (and hold its database)
+            raise
         return self
 
-    def _wait_registered(self, timeout: float = 30) -> None:
+    # A deadline, not a pause: on a machine shared with other work a worker's imports alone can take half a minute.
+    def _wait_registered(self, timeout: float = 90) -> None:
         import django_rq
         from rq import Worker
 

@@ -1,4 +1,5 @@
-"""The fault suite's stack: daphne and workers in their own processes, on their own database and Redis database."""
+"""The fault suite's stack (one for the session: its database is migrated once): daphne and workers in their own
+processes, on their own database and Redis database."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ FAST_RECOVERY = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def llm() -> Iterator:
     from tests.llmserver import LLMTestServer
 
@@ -33,7 +34,7 @@ def llm() -> Iterator:
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(llm) -> Iterator[FaultStack]:
     from django.conf import settings
 
@@ -51,7 +52,7 @@ def stack(llm) -> Iterator[FaultStack]:
         built.destroy()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def daphne_port(stack) -> int:
     return stack.start_daphne()[1]
 

@@ -126,7 +126,7 @@ class FaultStack:
         with psycopg.connect(with_path(self.database_url, "/postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
 
-    def manage(self, *args: str, timeout: float = 120) -> str:
+    def manage(self, *args: str, timeout: float = 600) -> str:
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
@@ -165,7 +165,7 @@ class FaultStack:
         ready_line = "left out of garbage collection"
         proc = self._spawn(kind, command, settings)
         wait_for(
-            lambda: ready_line in proc.log() or not proc.alive(), timeout=90, message=f"the {kind} worker's warm-up"
+            lambda: ready_line in proc.log() or not proc.alive(), timeout=300, message=f"the {kind} worker's warm-up"
         )
         if not proc.alive():
             raise RuntimeError(f"the {kind} worker exited: {proc.log()[-3000:]}")

@@ -45,8 +45,8 @@ def ends(stack: FaultStack, document_id: int, timeout: float) -> dict:
 
 
 def test_a_queued_document_whose_job_was_lost_is_queued_again_and_operators_are_told(fresh, tmp_path, daphne_port):
-    # First in this module: no knowledge worker has run on the stack yet (a killed one stays registered in rq
-    # until its key expires, minutes later).
+    # First in this module: no knowledge worker has run on the stack yet (the answer tests start chat workers only;
+    # a killed worker stays registered in rq until its key expires, minutes later).
     started = time.monotonic()
     waited = subprocess.run(
         [sys.executable, "manage.py", "ingest", str(long_document(tmp_path, "lost.md")), "--wait", "--timeout", "900"],
@@ -63,7 +63,7 @@ def test_a_queued_document_whose_job_was_lost_is_queued_again_and_operators_are_
     assert fresh.document(document_id)["status"] == "queued"
 
     health = fetch_health(daphne_port)
-    assert health["ok"] is False and health["stalled_queues"] == {"knowledge": 1}
+    assert health["ok"] is False and health["stalled_queues"].get("knowledge") == 1
 
     conn = fresh.redis()
     conn.delete("rq:queue:knowledge", f"rq:job:ingest-document-{document_id}")  # the queue lost it (Redis wiped)
