@@ -13,6 +13,9 @@ import socket
 from pathlib import Path
 
 from prometheus_client import values
+from prometheus_client.multiprocess import mark_process_dead
+
+from protostar.services.process import pid_alive
 
 HOST = socket.gethostname().replace("_", "-")
 
@@ -33,10 +36,6 @@ def configure(directory: str) -> None:
 def forget_dead_processes(directory: str) -> None:
     """Drop the live-gauge files of this host's processes that are gone (a killed worker never says goodbye), so
     gauges such as answers in flight count only processes that are alive. Other hosts' files are left alone."""
-    from prometheus_client.multiprocess import mark_process_dead
-
-    from protostar.services.process import pid_alive
-
     prefix = f"{HOST}-"
     for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
         identifier = Path(path).stem.split("_", 2)[-1]

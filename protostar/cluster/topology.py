@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from rq import Worker
 
 from protostar.cluster.balancer import Backend, haproxy_binary, render_config, server_states
 from protostar.cluster.procfile import read_procfile, with_option
@@ -178,8 +179,6 @@ class Cluster:
                 raise RuntimeError(f"{node.name} exited with {node.process.returncode}:\n{tail}")
 
     def _registered_pids(self) -> set[int]:
-        from rq import Worker
-
         with redis.Redis.from_url(self.redis_url) as conn:
             return {worker.pid for worker in Worker.all(connection=conn)}
 

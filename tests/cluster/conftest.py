@@ -23,6 +23,7 @@ import psycopg
 import pytest
 import redis
 import websockets
+from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from protostar.cluster import Cluster, Topology
@@ -71,8 +72,6 @@ def llm_server() -> Iterator:
 @pytest.fixture(scope="module")
 def running(llm_server, tmp_path_factory) -> Iterator[tuple[Cluster, Reader]]:
     """The cluster, started while its first reader and knowledge base are written (both take seconds)."""
-    from django.conf import settings
-
     run_dir = tmp_path_factory.mktemp("cluster")
     name = f"protostar_cluster_{os.getpid()}"
     server = with_path(settings.DATABASE_URL, "/postgres")

@@ -8,10 +8,13 @@ import uuid
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pythonjsonlogger.json import JsonFormatter
+from rq import Queue, Retry
 
 from protostar import metrics, queues
 from protostar.logs import ContextFilter, log_context, logging_config
 from protostar.metrics.collectors import QueueCollector
+from protostar.workers import SimpleWorker
 from tests.protostar.test_app import _run_check
 
 TOKEN = "scrape-token-" + "x" * 20
@@ -65,8 +68,6 @@ def test_scrape_merges_figures_written_by_this_and_other_processes(client, setti
 
 def test_queue_depth_and_oldest_job_age_are_read_from_redis():
     name = f"metrics-probe-{uuid.uuid4().hex[:8]}"
-    from rq import Queue
-
     queue = Queue(name, connection=queues.connection())
     try:
         queue.enqueue("protostar.jobs.probe", "첫 번째")
@@ -94,8 +95,6 @@ def test_every_configured_queue_is_reported(client, settings):
 
 def test_log_lines_are_json_with_the_jobs_ids_and_korean_kept_readable(capsys):
     formatter_config = logging_config(level="INFO", fmt="json")["formatters"]["json"]
-    from pythonjsonlogger.json import JsonFormatter
-
     options = {k: v for k, v in formatter_config.items() if k != "()"}
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter(**options))
@@ -133,10 +132,6 @@ def explode(label: str) -> None:
 
 
 def test_a_worker_counts_failed_and_retried_jobs_by_queue(client, settings):
-    from rq import Queue, Retry
-
-    from protostar.workers import SimpleWorker
-
     settings.METRICS_TOKEN = TOKEN
     name = f"metrics-jobs-{uuid.uuid4().hex[:8]}"
     conn = queues.connection()
