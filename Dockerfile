@@ -30,6 +30,10 @@ RUN SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build REDIS_UR
 
 # --- runtime: the environment and code only, run as an unprivileged user ---------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
+# Tesseract with its Korean and English data reads scanned PDF pages (the knowledge workers' OCR, scripts/install-ocr.sh).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-kor tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 protostar \
     && useradd --system --uid 10001 --gid protostar --home-dir /app --shell /usr/sbin/nologin protostar \
     && install -d -o protostar -g protostar /run/protostar /run/protostar/metrics /tmp/protostar

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser balancer cluster clean
+.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser balancer cluster ocr clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -22,12 +22,15 @@ status:
 migrate: services
 	@$(MANAGE) bootstrap
 
-run: migrate
+run: migrate ocr
 	@echo "Protostar on http://127.0.0.1:8000/ (admin: /admin/). Ctrl-C stops the server and the workers."
 	@.venv/bin/honcho start -f Procfile
 
 browser:
 	@./scripts/install-browser.sh
+
+ocr:
+	@./scripts/install-ocr.sh
 
 balancer:
 	@./scripts/install-balancer.sh
@@ -37,7 +40,7 @@ cluster: migrate balancer
 	@$(MANAGE) cluster $(CLUSTER_ARGS)
 
 # The lint runs first, so CI (`make test`) fails on a style fault or a broken layer contract too.
-test: lint browser balancer
+test: lint browser ocr balancer
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap
@@ -46,7 +49,7 @@ lint: bootstrap
 format: bootstrap
 	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
-bench: migrate
+bench: migrate ocr
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 # Rewrite the tables of docs/benchmarks.md from the stored runs in bench/results/*.json.

@@ -141,6 +141,8 @@ def document_faults(stack) -> list[dict]:
 
 
 def row(fault: str, seconds: float, baseline: float, unfinished: int) -> dict:
+    # Each figure as soon as it is measured (the whole run takes minutes): stderr, so --json stays one line.
+    print(f"{fault}: {seconds:.1f} s (baseline {baseline:.1f} s), {unfinished} unfinished", file=sys.stderr)
     return {
         "fault": fault,
         "seconds_to_end": round(seconds, 1),

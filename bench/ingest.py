@@ -1,17 +1,22 @@
 """Ingestion throughput: bare extract + chunk + embed in-process vs the whole path through upload, S3, worker, pgvector.
 
-    .venv/bin/python bench/ingest.py [--pdfs 25 --pages-per-pdf 12 --texts 10]
+    .venv/bin/python bench/ingest.py [--pdfs 25 --pages-per-pdf 12 --texts 10] [--case all|throughput|incremental]
 
 Both runs process the same generated corpus (mixed Korean/English PDFs and Markdown) in the same run; the ratio
 (end-to-end pages/s ÷ bare pages/s) shows the overhead of everything that is not the embedder. Goal: ≥ 0.9.
+
+The incremental case syncs a folder holding one 300-page PDF (full ingestion through the worker), changes one
+sentence on one page, syncs again and times the re-ingestion against the full one. Goal: ≤ 0.05×.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -118,14 +123,89 @@ def run_end_to_end(corpus) -> tuple[float, int, int]:
     return elapsed, pages, chunks
 
 
+def _wait_ready(document_filter: dict, timeout: float = 7200) -> None:
+    from knowledge.models import Document
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        documents = list(Document.objects.filter(**document_filter))
+        if documents and all(d.status in ("ready", "failed") for d in documents):
+            if any(d.status == "failed" for d in documents):
+                raise SystemExit(f"ingestion failed: {[d.error for d in documents]}")
+            return
+        time.sleep(0.2)
+    raise SystemExit("timed out waiting for the ingestion")
+
+
+def run_incremental(folder: Path, pages: int, sentences: int) -> dict:
+    """Full ingestion of a ``pages``-page PDF from a folder source, then one changed page, both through the worker."""
+    from knowledge.models import Chunk, Document, Source
+    from knowledge.sources.services import source_delete, source_sync
+    from tests.knowledge.pdf_factory import make_pdf
+
+    for old in Source.objects.filter(name="bench-incremental"):
+        source_delete(source=old)
+    rng = random.Random(300)
+    texts = [f"Manual page {p + 1}\n" + page_text(rng, p % 2 == 0, sentences) for p in range(pages)]
+    path = folder / "manual.pdf"
+    path.write_bytes(make_pdf(texts))
+    source = Source.objects.create(name="bench-incremental", kind=Source.Kind.FOLDER, location=str(folder))
+    worker = start_worker(["knowledge"], worker_class="knowledge.worker.KnowledgeWorker")
+    try:
+        started = time.perf_counter()
+        source_sync(source_id=source.pk)
+        _wait_ready({"source": source})
+        full = time.perf_counter() - started
+        document = Document.objects.get(source=source)
+        before = set(Chunk.objects.filter(document=document).values_list("pk", flat=True))
+        middle = pages // 2
+        texts[middle] = texts[middle].replace(f"Manual page {middle + 1}", f"Manual page {middle + 1} (revised)")
+        path.write_bytes(make_pdf(texts))
+        started = time.perf_counter()
+        run = source_sync(source_id=source.pk)
+        assert run.updated == 1, run.details
+        _wait_ready({"pk": document.pk})
+        incremental = time.perf_counter() - started
+    finally:
+        stop(worker)
+    after = set(Chunk.objects.filter(document=document).values_list("pk", flat=True))
+    return {
+        "pages": pages,
+        "sentences_per_page": sentences,
+        "chunks": len(after),
+        "chunks_re_embedded": len(after - before),
+        "full_seconds": round(full, 2),
+        "incremental_seconds": round(incremental, 2),
+        "ratio": round(incremental / full, 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pdfs", type=int, default=25)
     parser.add_argument("--pages-per-pdf", type=int, default=12)
     parser.add_argument("--texts", type=int, default=10)
+    parser.add_argument("--case", choices=["all", "throughput", "incremental"], default="all")
+    parser.add_argument("--incremental-pages", type=int, default=300)
+    parser.add_argument("--incremental-sentences", type=int, default=8, help="sentences per page")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object at the end")
     args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-source-"))
+    # The folder source must lie under an allowed root, in this process and in the worker it starts.
+    os.environ["SOURCE_FOLDER_ROOTS"] = str(folder)
     prepare()
+    if args.case in ("all", "incremental"):
+        result = run_incremental(folder, args.incremental_pages, args.incremental_sentences)
+        if args.json:
+            print(json.dumps({"incremental": result}))
+        else:
+            print(
+                f"incremental: {result['pages']} pages, {result['chunks']} chunks; one page changed → "
+                f"{result['chunks_re_embedded']} chunks re-embedded; full {result['full_seconds']:.1f} s, "
+                f"re-ingest {result['incremental_seconds']:.1f} s; ratio {result['ratio']:.3f}   goal ≤ 0.05"
+            )
+    if args.case == "incremental":
+        return
     corpus = build_corpus(args.pdfs, args.pages_per_pdf, args.texts)
     print(f"corpus: {len(corpus)} files, {sum(p for *_, p in corpus)} pages (PDF pages + 1 per text file)")
     bare = run_bare(corpus)

@@ -85,7 +85,8 @@ CHUNKS = [
 
 ENGLISH_QUESTIONS = [
     "Hi, I'm Mina Park and I lead the Busan logistics team of 14 people. How many leave days do we get a year?",
-    "We decided to go with Acme Travel as our travel agency for the team. Can we book business class?",
+    "We decided to go with Acme Travel as our travel agency for the team. Our contact there is Jisoo Han. "
+    "Can we book business class?",
     "Our team offsite is on March 5 at 2 pm in Jeju, and the total budget is $45,000. Who approves expenses?",
     "Jae Kim agreed to approve my team's requests from April 10 to April 24 while I am away. Can leave carry over?",
     "The project code for all of this is PX-2024-17, please keep it in mind. How long do expense claims take?",
@@ -104,6 +105,7 @@ ENGLISH_FACTS = [
     (1, "Mina Park"),
     (1, "14 people"),
     (2, "Acme Travel"),
+    (2, "Jisoo Han"),
     (3, "March 5"),
     (3, "2 pm"),
     (3, "$45,000"),
@@ -114,7 +116,7 @@ ENGLISH_FACTS = [
 ]
 KOREAN_QUESTIONS = [
     "안녕하세요, 저는 부산 물류팀 팀장 김서연이고 팀원은 12명입니다. 연차는 1년에 며칠인가요?",
-    "팀 출장 여행사는 한빛여행사로 결정했습니다. 비즈니스석을 예약해도 되나요?",
+    "팀 출장 여행사는 한빛여행사로 결정했습니다. 담당자는 한지수 대리입니다. 비즈니스석을 예약해도 되나요?",
     "팀 워크숍은 3월 5일 오후 2시 제주에서 열리고 총예산은 4,500만 원입니다. 경비는 누가 승인하나요?",
     "제가 없는 4월 10일부터 4월 24일까지는 박지훈 과장이 승인을 맡기로 합의했습니다. 휴가 이월이 되나요?",
     "이 건의 프로젝트 코드는 PX-2024-17이니 기억해 주세요. 경비 청구 기한은 언제인가요?",
@@ -133,6 +135,8 @@ KOREAN_FACTS = [
     (1, "김서연"),
     (1, "12명"),
     (2, "한빛여행사"),
+    # A fact that stands alone in its sentence: a Korean name and title, no number, date or capital letter.
+    (2, "한지수 대리"),
     (2, "결정"),
     (3, "3월 5일"),
     (3, "오후 2시"),

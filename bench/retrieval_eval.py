@@ -15,6 +15,13 @@ Run against servers of your own data dir::
     SEARCH_KEYWORD_WEIGHT=0.5 .venv/bin/python bench/retrieval_eval.py --reuse   # try a ranking setting
     .venv/bin/python bench/retrieval_eval.py --reuse --sweep   # grid over the fusion settings (hybrid only)
 
+Beside the golden set it judges the retrieval test cases staff made from rated answers in the admin (``feedback``
+app, "Make retrieval test cases"), when the database holds any: each case's question is searched over every ready
+document, and it is found where a hit from the case's document holds the case's snippet. Point ``PROTOSTAR_DATA_DIR``
+at the instance whose cases you want (``--feedback-cases-only`` skips the golden set and its ingestion)::
+
+    PROTOSTAR_DATA_DIR=$PWD/.data/dev .venv/bin/python bench/retrieval_eval.py --feedback-cases-only
+
 Corpus layout: ``*.md`` / ``*.txt`` files are uploaded as they are; ``pdf-source/NAME.txt`` becomes ``NAME.pdf``
 (built at run time with ``tests/knowledge/pdf_factory.make_pdf``; pages are separated by a ``<<<PAGE>>>`` line).
 """
@@ -43,6 +50,8 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
+from feedback.evaluation import case_metrics, evaluate_cases  # noqa: E402
+from feedback.selectors import retrieval_cases  # noqa: E402
 from knowledge.ingestion import document_ingest  # noqa: E402
 from knowledge.models import Chunk, Document  # noqa: E402
 from knowledge.search import SearchError, SearchHit, search_chunks  # noqa: E402
@@ -427,6 +436,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sweep", action="store_true", help="also evaluate hybrid over a grid of fusion settings")
     parser.add_argument("--no-misses", action="store_true", help="do not list the misses of hybrid@5")
     parser.add_argument(
+        "--no-feedback-cases", action="store_true", help="do not judge the test cases made from rated answers"
+    )
+    parser.add_argument(
+        "--feedback-cases-only", action="store_true", help="judge only the rated-answer cases (no golden set)"
+    )
+    parser.add_argument(
         "--lenient-snippets", action="store_true", help="judge questions whose snippet no chunk holds by document"
     )
     args = parser.parse_args(argv)
@@ -438,8 +453,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def feedback_case_table(*, user, k: int, modes: tuple[str, ...]) -> dict[str, dict] | None:
+    """Judge the rated-answer cases in every mode and print their table; ``None`` when there are none."""
+    cases = retrieval_cases()
+    if not cases:
+        print("\nrated-answer cases: none in this database (admin: Answer feedback → Make retrieval test cases)")
+        return None
+
+    def search(*, query: str, mode: str, k: int):
+        try:
+            return search_chunks(query=query, user=user, k=k, mode=mode)
+        except SearchError:
+            return []
+
+    results = evaluate_cases(cases, search=search, modes=modes, k=k)
+    table = {mode: {"feedback": case_metrics(results, mode, k)} for mode in modes}
+    for lang in LANGS:
+        chosen = [result for result in results if result.language == lang]
+        if chosen:
+            for mode in modes:
+                table[mode][f"feedback/lang={lang}"] = case_metrics(chosen, mode, k)
+    print(f"\nrated-answer cases ({len(cases)}), searched over every ready document:\n")
+    print_table(table, modes)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.feedback_cases_only:
+        table = feedback_case_table(user=bench_user(), k=args.k, modes=args.modes)
+        if args.json:
+            print(json.dumps({"k": args.k, "feedback_cases": table}, ensure_ascii=False))
+        return 0
     corpus = load_corpus(args.corpus)
     questions = load_questions(args.questions, corpus)
     print(
@@ -477,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     if "hybrid" in args.modes and not args.no_misses:
         misses = print_misses(questions, mode="hybrid", cutoff=5, modes=args.modes)
     sweep_rows = sweep(questions, user=user, k=k, document_ids=document_ids, ids=ids) if args.sweep else None
+    feedback_table = None if args.no_feedback_cases else feedback_case_table(user=user, k=k, modes=args.modes)
     if args.json:
         result = {
             "config": config,
@@ -489,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         if sweep_rows is not None:
             result["sweep"] = sweep_rows
+        if feedback_table is not None:
+            result["feedback_cases"] = feedback_table
         print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from chat.models import Conversation, Message
 from chat.selectors import TokenTotals, conversation_token_totals
@@ -30,8 +32,10 @@ class MessageInline(ReadOnlyInline):
         "id",
         "role",
         "status",
+        "superseded",
         "short_content",
         "retrieval_query",
+        "prompt_version",
         "context_tokens",
         "full_history_tokens",
         "memory_version",
@@ -45,7 +49,7 @@ class MessageInline(ReadOnlyInline):
     readonly_fields = fields
     ordering = ("id",)
 
-    @admin.display(description="content")
+    @admin.display(description=gettext_lazy("content"))
     def short_content(self, message: Message) -> str:
         text = " ".join(message.content.split())
         return text if len(text) <= 300 else text[:299] + "…"
@@ -53,7 +57,7 @@ class MessageInline(ReadOnlyInline):
 
 class SummaryInline(ReadOnlyInline):
     model = ConversationSummary
-    verbose_name_plural = "memory versions (newest first)"
+    verbose_name_plural = gettext_lazy("memory versions (newest first)")
     fields = (
         "version",
         "covers_from_message_id",
@@ -86,25 +90,25 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="messages")
+    @admin.display(description=gettext_lazy("messages"))
     def message_count(self, conversation: Conversation) -> int:
         return conversation.messages.count()
 
-    @admin.display(description="memory")
+    @admin.display(description=gettext_lazy("memory"))
     def memory_version(self, conversation: Conversation) -> str:
         summary = summary_latest(conversation_id=conversation.pk)
         return f"v{summary.version}" if summary else "–"
 
-    @admin.display(description="net saving")
+    @admin.display(description=gettext_lazy("net saving"))
     def token_saving(self, conversation: Conversation) -> str:
         totals = conversation_token_totals(conversation_id=conversation.pk)
         return _percent(totals.share(totals.net_saved_tokens))
 
-    @admin.display(description="current memory")
+    @admin.display(description=gettext_lazy("current memory"))
     def current_memory(self, conversation: Conversation) -> str:
         summary = summary_latest(conversation_id=conversation.pk)
         if summary is None:
-            return "No summary yet: every answer so far saw the recent turns only."
+            return _("No summary yet: every answer so far saw the recent turns only.")
         return format_html(
             "<p>v{} by {} · {} tokens · covers messages up to #{} ({} messages)</p>"
             '<pre style="white-space: pre-wrap">{}</pre>',
@@ -116,19 +120,19 @@ class ConversationAdmin(admin.ModelAdmin):
             summary.text,
         )
 
-    @admin.display(description="tokens: used vs full history")
+    @admin.display(description=gettext_lazy("tokens: used vs full history"))
     def token_report(self, conversation: Conversation) -> str:
         return _token_table(conversation_token_totals(conversation_id=conversation.pk))
 
 
 def _token_table(totals: TokenTotals) -> str:
     rows = [
-        ("Answers measured", f"{totals.answers}"),
-        ("Prompt tokens used (with memory)", f"{totals.context_tokens:,}"),
-        ("Prompt tokens with the full history", f"{totals.full_history_tokens:,}"),
-        ("Saving", f"{totals.saved_tokens:,} ({_percent(totals.share(totals.saved_tokens))})"),
-        ("Tokens spent on summaries", f"{totals.summary_spent_tokens:,} ({totals.summaries} versions)"),
-        ("Net saving", f"{totals.net_saved_tokens:,} ({_percent(totals.share(totals.net_saved_tokens))})"),
+        (_("Answers measured"), f"{totals.answers}"),
+        (_("Prompt tokens used (with memory)"), f"{totals.context_tokens:,}"),
+        (_("Prompt tokens with the full history"), f"{totals.full_history_tokens:,}"),
+        (_("Saving"), f"{totals.saved_tokens:,} ({_percent(totals.share(totals.saved_tokens))})"),
+        (_("Tokens spent on summaries"), f"{totals.summary_spent_tokens:,} ({totals.summaries} versions)"),
+        (_("Net saving"), f"{totals.net_saved_tokens:,} ({_percent(totals.share(totals.net_saved_tokens))})"),
     ]
     body = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
     return format_html("<table>{}</table>", body)

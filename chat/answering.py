@@ -112,6 +112,7 @@ def _answer_claimed(message: Message, owner: streams.AnswerStream, watch: Watch)
     outcome.sources = sources
     outcome.retrieval_query = query
     outcome.model_name = getattr(model, "model_name", "")
+    outcome.prompt_version = prompt_version_label("answer_system")
     _count_missing_usage(outcome, request)
     close_old_connections()
     return _finish(message, owner, outcome, watch)
@@ -171,6 +172,14 @@ def retrieval_query(message: Message) -> str:
         return question
     turns = [Turn(role=turn.role, content=turn.content) for turn in history]
     return get_query_rewriter().rewrite(question=question, history=turns)
+
+
+def prompt_version_label(name: str) -> str:
+    """Which version of a prompt is active, as stored with an answer (feedback is judged against it)."""
+    from prompts.selectors import prompt_active_version_id
+
+    version_id = prompt_active_version_id(name=name)
+    return f"{name}@{'shipped' if version_id is None else f'v{version_id}'}"
 
 
 def retrieve(*, query: str, user: Any) -> list[Any]:

@@ -18,9 +18,13 @@ from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
+from django.utils import translation
+from django.utils.translation import gettext as _
 
-from chat import events, live, selectors, services, streams
+from chat import events, live, revisions, selectors, services, streams
 from chat.models import Message
+from feedback.services import feedback_give
+from protostar.i18n import language_from_scope
 
 logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
@@ -68,6 +72,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.readers: dict[int, asyncio.Task] = {}
         self.user = None
+        # Readable errors are written in the page's language, chosen once per socket like a page request.
+        self.language = language_from_scope(self.scope)
         user = self.scope.get("user")
         # Accept, then close with 4401: a refused handshake reaches browsers only as an anonymous 1006.
         await self.accept()
@@ -90,22 +96,57 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.user is None:
             return
+        with translation.override(self.language):
+            await self._handle(text_data)
+
+    async def _handle(self, text_data: str | None) -> None:
         try:
             request = events.parse_client_request(text_data, max_chars=settings.CHAT_MAX_MESSAGE_CHARS)
             if isinstance(request, events.Ask):
                 await self._ask(request)
             elif isinstance(request, events.Stop):
                 await _db(services.message_request_stop)(user=self.user, message_id=request.message)
-            else:
+            elif isinstance(request, events.Resume):
                 await self._resume(request)
+            else:
+                await self._revise(request)
         except (events.ProtocolError, services.ChatError) as exc:
             await self.send_event(events.error(code=exc.code, detail=exc.detail, message=exc.message))
         except Exception:
             # A fault on our side (database or Redis unreachable…) must not close the socket: say so and stay open.
             logger.exception("chat request failed")
             await self.send_event(
-                events.error(code="internal", detail="The request could not be processed right now; try again.")
+                events.error(code="internal", detail=_("The request could not be processed right now; try again."))
             )
+
+    async def _revise(self, request: events.Regenerate | events.Edit | events.Feedback) -> None:
+        """Regenerate, edit and feedback: each one service call, answered like an ask (or ``feedback_saved``)."""
+        if isinstance(request, events.Feedback):
+            saved = await _db(feedback_give)(
+                user=self.user,
+                message_id=request.message,
+                rating=request.rating,
+                reason=request.reason,
+                comment=request.comment,
+            )
+            await self.send_event(
+                events.feedback_saved(message=saved.message_id, rating=saved.rating, reason=saved.reason)
+            )
+            return
+        if isinstance(request, events.Regenerate):
+            result = await _db(revisions.answer_regenerate)(
+                user=self.user, message_id=request.message, client_id=request.client_id
+            )
+        else:
+            result = await _db(revisions.question_edit)(
+                user=self.user, message_id=request.message, content=request.content, client_id=request.client_id
+            )
+        await self.send_event(
+            events.accepted(
+                conversation=result.conversation_id, user_message=result.user_message_id, message=result.message_id
+            )
+        )
+        self._follow(result.message_id, after_seq=0)
 
     async def send_event(self, event: events.Event) -> None:
         await self.send(text_data=json.dumps(event, ensure_ascii=False))
@@ -127,7 +168,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _resume(self, request: events.Resume) -> None:
         message = await _db(selectors.assistant_message_get_for_user)(message_id=request.message, user=self.user)
         if message is None:
-            raise services.ChatError("not_found", f"Message {request.message} does not exist.", message=request.message)
+            detail = _("Message %(id)s does not exist.") % {"id": request.message}
+            raise services.ChatError("not_found", detail, message=request.message)
         self._follow(message.pk, after_seq=request.after_seq)
 
     def _follow(self, message_id: int, *, after_seq: int) -> None:
@@ -225,7 +267,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         message = await _db(selectors.message_get)(message_id=message_id)
         if message is None:
             # Deleted (with its conversation) while followed: nothing more will come; say so once and stop.
-            detail = f"Message {message_id} no longer exists."
+            detail = _("Message %(id)s no longer exists.") % {"id": message_id}
             await self.send_event(events.error(code="not_found", detail=detail, message=message_id))
             return True
         if not message.is_terminal:

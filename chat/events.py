@@ -11,8 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
+from django.utils.translation import gettext as _
+
 # Server → client event types. ``reset`` tells the client to drop what it showed for a message (see the docs).
 ACCEPTED = "accepted"
+FEEDBACK_SAVED = "feedback_saved"
 SOURCES = "sources"
 TOKEN = "token"
 END = "end"
@@ -76,7 +79,28 @@ class Resume:
     after_seq: int
 
 
-ClientRequest = Ask | Stop | Resume
+@dataclass(frozen=True)
+class Regenerate:
+    message: int
+    client_id: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    message: int
+    content: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class Feedback:
+    message: int
+    rating: str
+    reason: str
+    comment: str
+
+
+ClientRequest = Ask | Stop | Resume | Regenerate | Edit | Feedback
 
 
 class ProtocolError(Exception):
@@ -99,33 +123,69 @@ def _id(payload: dict[str, Any], name: str, *, nullable: bool = False) -> int | 
         return None
     # bool is an int in Python; a JSON true is not an id.
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "after_seq" else 1):
-        kind = "a non-negative integer" if name == "after_seq" else "a positive integer id"
-        raise ProtocolError("invalid", f"'{name}' must be {kind}{' or null' if nullable else ''}.")
+        if name == "after_seq":
+            detail = _("'%(name)s' must be a non-negative integer.")
+        elif nullable:
+            detail = _("'%(name)s' must be a positive integer id or null.")
+        else:
+            detail = _("'%(name)s' must be a positive integer id.")
+        raise ProtocolError("invalid", detail % {"name": name})
     return value
 
 
-def _ask(payload: dict[str, Any], max_chars: int) -> Ask:
+def _content(payload: dict[str, Any], max_chars: int) -> str:
     content = payload.get("content")
     if not isinstance(content, str) or not content.strip():
-        raise ProtocolError("invalid", "'content' must be a non-empty string.")
+        raise ProtocolError("invalid", _("'content' must be a non-empty string."))
     if len(content) > max_chars:
-        raise ProtocolError("too_long", f"The message is {len(content)} characters long; the limit is {max_chars}.")
+        detail = _("The message is %(length)s characters long; the limit is %(limit)s.")
+        raise ProtocolError("too_long", detail % {"length": len(content), "limit": max_chars})
+    return content.strip()
+
+
+def _client_id(payload: dict[str, Any]) -> str:
     client_id = payload.get("client_id", "")
     if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX_CHARS:
-        raise ProtocolError("invalid", f"'client_id' must be a string of at most {CLIENT_ID_MAX_CHARS} characters.")
-    return Ask(conversation=_id(payload, "conversation", nullable=True), content=content.strip(), client_id=client_id)
+        detail = _("'client_id' must be a string of at most %(limit)s characters.")
+        raise ProtocolError("invalid", detail % {"limit": CLIENT_ID_MAX_CHARS})
+    return client_id
+
+
+def _ask(payload: dict[str, Any], max_chars: int) -> Ask:
+    content = _content(payload, max_chars)
+    client_id = _client_id(payload)
+    return Ask(conversation=_id(payload, "conversation", nullable=True), content=content, client_id=client_id)
+
+
+def _text_field(payload: dict[str, Any], name: str) -> str:
+    value = payload.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ProtocolError("invalid", _("'%(name)s' must be a string.") % {"name": name})
+    return value
+
+
+def _feedback(payload: dict[str, Any]) -> Feedback:
+    message = _id(payload, "message")
+    return Feedback(
+        message=message,
+        rating=_text_field(payload, "rating"),
+        reason=_text_field(payload, "reason"),
+        comment=_text_field(payload, "comment"),
+    )
 
 
 def parse_client_request(text: str | None, *, max_chars: int) -> ClientRequest:
     """Turn one text frame into a request, or raise ``ProtocolError`` saying what is wrong with it."""
     if text is None:
-        raise ProtocolError("bad_json", "Send text frames containing JSON objects.")
+        raise ProtocolError("bad_json", _("Send text frames containing JSON objects."))
     try:
         payload = json.loads(text)
     except ValueError as exc:
-        raise ProtocolError("bad_json", f"The frame is not valid JSON: {exc}.") from exc
+        raise ProtocolError("bad_json", _("The frame is not valid JSON: %(error)s.") % {"error": exc}) from exc
     if not isinstance(payload, dict):
-        raise ProtocolError("bad_json", "The frame must be a JSON object with a 'type'.")
+        raise ProtocolError("bad_json", _("The frame must be a JSON object with a 'type'."))
     kind = payload.get("type")
     if kind == "ask":
         return _ask(payload, max_chars)
@@ -133,7 +193,15 @@ def parse_client_request(text: str | None, *, max_chars: int) -> ClientRequest:
         return Stop(message=_id(payload, "message"))
     if kind == "resume":
         return Resume(message=_id(payload, "message"), after_seq=_id(payload, "after_seq"))
-    raise ProtocolError("unknown_type", f"Unknown request type {kind!r}; expected 'ask', 'stop' or 'resume'.")
+    if kind == "regenerate":
+        return Regenerate(message=_id(payload, "message"), client_id=_client_id(payload))
+    if kind == "edit":
+        content = _content(payload, max_chars)
+        return Edit(message=_id(payload, "message"), content=content, client_id=_client_id(payload))
+    if kind == "feedback":
+        return _feedback(payload)
+    detail = _("Unknown request type %(type)s; expected 'ask', 'stop', 'resume', 'regenerate', 'edit' or 'feedback'.")
+    raise ProtocolError("unknown_type", detail % {"type": repr(kind)})
 
 
 # --- server → client ----------------------------------------------------------------------------------------
@@ -141,6 +209,10 @@ def parse_client_request(text: str | None, *, max_chars: int) -> ClientRequest:
 
 def accepted(*, conversation: int, user_message: int, message: int) -> Event:
     return {"type": ACCEPTED, "conversation": conversation, "user_message": user_message, "message": message}
+
+
+def feedback_saved(*, message: int, rating: str, reason: str) -> Event:
+    return {"type": FEEDBACK_SAVED, "message": message, "rating": rating, "reason": reason}
 
 
 def error(*, code: str, detail: str, message: int | None = None, seq: int | None = None) -> Event:

@@ -36,8 +36,9 @@ class Message(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
-    # The question an assistant message answers; empty for user messages.
-    reply_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.CASCADE, related_name="reply")
+    # The question an assistant message answers; empty for user messages. A question has one answer per attempt
+    # (regenerate adds one); the newest attempt is the one the conversation continues from.
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     error_code = models.CharField(max_length=64, blank=True)
@@ -58,6 +59,11 @@ class Message(models.Model):
     full_history_tokens = models.PositiveIntegerField(default=0)
     # The conversation summary version the prompt included (None: no memory yet).
     memory_version = models.PositiveIntegerField(null=True, blank=True)
+    # Off the conversation's path: an earlier attempt at an answer (still browsable), or a question edited later
+    # and everything after it. History, memory and context read only messages on the path.
+    superseded = models.BooleanField(default=False)
+    # Which version of the answer prompt wrote it ("answer_system@v12", "answer_system@shipped").
+    prompt_version = models.CharField(max_length=64, blank=True)
     # Idempotent asks: a client retrying the same ask gets the same messages back instead of a second answer.
     client_id = models.CharField(max_length=64, blank=True)
     # Fencing token of the job run that owns generation; a re-run claims a fresh one so stale runs cannot write.

@@ -41,9 +41,7 @@ def message_get_by_client_id(*, user: AbstractBaseUser, conversation_id: int | N
     """The user message an earlier ask with this ``client_id`` created (for idempotent retries)."""
     if not client_id:
         return None
-    messages = Message.objects.select_related("reply").filter(
-        role=Message.Role.USER, client_id=client_id, conversation__owner=user
-    )
+    messages = Message.objects.filter(role=Message.Role.USER, client_id=client_id, conversation__owner=user)
     if conversation_id is not None:
         messages = messages.filter(conversation_id=conversation_id)
     return messages.order_by("-id").first()
@@ -53,7 +51,7 @@ def recent_turns(*, message: Message, limit: int) -> list[Message]:
     """The last ``limit`` finished messages before ``message``'s question, oldest first (the chat's short memory)."""
     question_id = message.reply_to_id or message.pk
     turns = (
-        Message.objects.filter(conversation_id=message.conversation_id, pk__lt=question_id)
+        Message.objects.filter(conversation_id=message.conversation_id, pk__lt=question_id, superseded=False)
         .exclude(content="")
         .filter(status__in=[Message.Status.COMPLETE, Message.Status.CANCELLED])
         .order_by("-id")[:limit]
@@ -68,7 +66,7 @@ def conversations_for_user(*, user: AbstractBaseUser, limit: int = 200) -> list[
 
 def conversation_messages(*, conversation: Conversation) -> list[Message]:
     """Every message of a conversation in the order they were written (questions before their answers)."""
-    return list(Message.objects.filter(conversation=conversation).order_by("id"))
+    return list(Message.objects.filter(conversation=conversation).select_related("feedback").order_by("id"))
 
 
 def unfinished_answers(*, pending_for_seconds: float, limit: int = 500) -> list[tuple[int, str]]:
@@ -88,6 +86,8 @@ def unfinished_answers(*, pending_for_seconds: float, limit: int = 500) -> list[
 def turns_between(*, conversation_id: int, after_id: int = 0, before_id: int | None = None) -> list[Message]:
     """Finished turns with ``after_id < id < before_id``, oldest first."""
     turns = Message.objects.filter(conversation_id=conversation_id, pk__gt=after_id, status__in=TURN_STATUSES)
+    # Earlier attempts and edited-over questions are off the conversation's path (``chat.revisions``).
+    turns = turns.filter(superseded=False)
     if before_id is not None:
         turns = turns.filter(pk__lt=before_id)
     return list(turns.exclude(content="").order_by("pk").only("pk", "role", "content", "status", "model_name"))
@@ -150,3 +150,50 @@ def message_owner_id(*, message_id: int) -> int | None:
 
 def conversation_owner_id(*, conversation_id: int) -> int | None:
     return Conversation.objects.filter(pk=conversation_id).values_list("owner_id", flat=True).first()
+
+
+SEARCH_MAX_CHARS = 200
+SNIPPET_RADIUS = 60
+
+
+def _snippet(text: str, query: str) -> str:
+    line = " ".join(text.split())
+    at = line.lower().find(query.lower())
+    if at < 0:
+        return line[: SNIPPET_RADIUS * 2]
+    start = max(0, at - SNIPPET_RADIUS)
+    end = min(len(line), at + len(query) + SNIPPET_RADIUS)
+    return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
+
+
+def conversations_search(*, user: AbstractBaseUser, query: str, limit: int = 20) -> list[dict[str, object]]:
+    """The user's conversations whose title or messages (on the path) contain ``query``, newest first, each with
+    a snippet around the first match. Case-insensitive substring search: Korean needs no word splitting."""
+    query = " ".join(query.split())[:SEARCH_MAX_CHARS]
+    if not query:
+        return []
+    matching = Message.objects.filter(conversation__owner=user, superseded=False, content__icontains=query).values_list(
+        "conversation_id", "content"
+    )
+    found: dict[int, str] = {}
+    for conversation_id, content in matching.order_by("id")[: limit * 20]:
+        found.setdefault(conversation_id, content)
+    conversations = (
+        Conversation.objects.filter(owner=user)
+        .filter(Q(title__icontains=query) | Q(pk__in=list(found)))
+        .order_by("-updated_at", "-id")
+        .only("id", "title")[:limit]
+    )
+    return [
+        {
+            "id": conversation.pk,
+            "title": str(conversation),
+            "snippet": _snippet(found.get(conversation.pk, conversation.title), query),
+        }
+        for conversation in conversations
+    ]
+
+
+def conversation_path(*, conversation: Conversation) -> list[Message]:
+    """The messages the conversation continues from (no earlier attempts, no edited-over questions), in order."""
+    return list(Message.objects.filter(conversation=conversation, superseded=False).order_by("id"))

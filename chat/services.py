@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from chat import events, selectors, streams
 from chat.models import TITLE_MAX_CHARS, Conversation, Message
@@ -61,14 +62,14 @@ def conversation_ask(
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         earlier = selectors.message_get_by_client_id(user=user, conversation_id=conversation_id, client_id=client_id)
         if earlier is not None:
-            reply = earlier.reply
+            reply = earlier.replies.order_by("-id").first()
             return AskResult(earlier.conversation_id, earlier.pk, reply.pk, created=False)
         if conversation_id is None:
             conversation = Conversation.objects.create(owner=user, title=conversation_title(content))
         else:
             conversation = selectors.conversation_get_for_user(conversation_id=conversation_id, user=user)
             if conversation is None:
-                raise ChatError("not_found", f"Conversation {conversation_id} does not exist.")
+                raise ChatError("not_found", _("Conversation %(id)s does not exist.") % {"id": conversation_id})
             conversation.save(update_fields=["updated_at"])
         question = Message.objects.create(
             conversation=conversation,
@@ -93,7 +94,7 @@ def message_request_stop(*, user: AbstractBaseUser, message_id: int) -> Message:
     """Stop an answer: a queued one is cancelled here, a streaming one by its job (well within a second)."""
     message = selectors.assistant_message_get_for_user(message_id=message_id, user=user)
     if message is None:
-        raise ChatError("not_found", f"Message {message_id} does not exist.", message=message_id)
+        raise ChatError("not_found", _("Message %(id)s does not exist.") % {"id": message_id}, message=message_id)
     if message.is_terminal:
         return message
     conn = streams.sync_client()
@@ -107,10 +108,10 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     """Give a conversation its owner's title (one line; the list order, by last activity, does not change)."""
     line = " ".join((title or "").split())
     if not line:
-        raise ChatError("invalid", "A title cannot be empty.")
+        raise ChatError("invalid", _("A title cannot be empty."))
     limit = Conversation._meta.get_field("title").max_length
     if len(line) > limit:
-        raise ChatError("too_long", f"A title can be at most {limit} characters long.")
+        raise ChatError("too_long", _("A title can be at most %(limit)s characters long.") % {"limit": limit})
     conversation.title = line
     conversation.save(update_fields=["title"])
     return conversation
@@ -177,6 +178,7 @@ class AnswerOutcome:
     sources: list[dict[str, Any]] = field(default_factory=list)
     retrieval_query: str = ""
     model_name: str = ""
+    prompt_version: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_at: datetime | None = None
@@ -193,6 +195,7 @@ def message_finish(*, message_id: int, attempt_id: str, outcome: AnswerOutcome) 
         sources=outcome.sources,
         retrieval_query=outcome.retrieval_query,
         model_name=outcome.model_name,
+        prompt_version=outcome.prompt_version,
         prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens,
         first_token_at=outcome.first_token_at,

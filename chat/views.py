@@ -14,11 +14,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.encoding import escape_uri_path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import selectors, services
+from chat import export, selectors, services
 from chat.models import Conversation, Message
+from chat.strings import client_strings
 
 # A number no id reaches, replaced by ``{id}`` so the client can build document links from the URLconf.
 _ID_PLACEHOLDER = 987654321
@@ -34,7 +36,15 @@ def message_payload(message: Message) -> dict[str, Any]:
         "sources": message.sources,
         "error_code": message.error_code,
         "error": message.error,
+        "reply_to": message.reply_to_id,
+        "superseded": message.superseded,
+        "feedback": _feedback_of(message),
     }
+
+
+def _feedback_of(message: Message) -> dict[str, str] | None:
+    feedback = getattr(message, "feedback", None) if message.role == Message.Role.ASSISTANT else None
+    return {"rating": feedback.rating, "reason": feedback.reason} if feedback else None
 
 
 def _conversation_or_404(request: HttpRequest, conversation_id: int) -> Conversation:
@@ -55,6 +65,9 @@ def _client_config(conversation: Conversation | None) -> dict[str, Any]:
         "messagesUrl": reverse("chat:messages", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
         "renameUrl": reverse("chat:rename", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
         "deleteUrl": reverse("chat:delete", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
+        "exportUrl": reverse("chat:export", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
+        "searchUrl": reverse("chat:search"),
+        "strings": client_strings(),
         "documentUrl": reverse("knowledge:document", args=[_ID_PLACEHOLDER]).replace(str(_ID_PLACEHOLDER), "{id}"),
         "loginUrl": reverse(settings.LOGIN_URL),
     }
@@ -113,3 +126,26 @@ def conversation_delete(request: HttpRequest, conversation_id: int) -> JsonRespo
     conversation = _conversation_or_404(request, conversation_id)
     services.conversation_delete(conversation=conversation)
     return JsonResponse({"deleted": conversation_id})
+
+
+@never_cache
+@login_required
+@require_GET
+def conversation_export(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = _conversation_or_404(request, conversation_id)
+    response = HttpResponse(
+        export.conversation_markdown(conversation=conversation), content_type="text/markdown; charset=utf-8"
+    )
+    name = export.export_filename(conversation)
+    response["Content-Disposition"] = (
+        f"attachment; filename=\"conversation-{conversation.pk}.md\"; filename*=UTF-8''{escape_uri_path(name)}"
+    )
+    return response
+
+
+@never_cache
+@login_required
+@require_GET
+def conversation_search(request: HttpRequest) -> JsonResponse:
+    results = selectors.conversations_search(user=request.user, query=request.GET.get("q", ""))
+    return JsonResponse({"results": results})

@@ -10,6 +10,8 @@ from django.shortcuts import get_object_or_404, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from knowledge import services
 from knowledge.forms import SearchForm, UploadForm
@@ -35,7 +37,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "created_at",
         "download_link",
     )
-    list_filter = ("status", "content_type", "created_at")
+    list_filter = ("status", "content_type", "source", "created_at")
     search_fields = ("title", "original_filename")
     list_select_related = ("uploaded_by",)
     actions = ("reprocess_selected", "delete_selected")
@@ -53,6 +55,9 @@ class DocumentAdmin(admin.ModelAdmin):
         "progress_bar",
         "attempt_count",
         "embedding_model",
+        "ocr_summary",
+        "source",
+        "source_path",
         "uploaded_by",
         "created_at",
         "processed_at",
@@ -64,7 +69,7 @@ class DocumentAdmin(admin.ModelAdmin):
     change_list_template = "admin/knowledge/document/change_list.html"
 
     # -- columns -----------------------------------------------------------------------------------------
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
     def status_badge(self, obj: Document) -> str:
         colour = STATUS_COLOURS.get(obj.status, "#777")
         badge = format_html('<strong style="color:{}">{}</strong>', colour, obj.get_status_display())
@@ -72,18 +77,28 @@ class DocumentAdmin(admin.ModelAdmin):
             return format_html('{}<br><span style="color:#cf222e">{}</span>', badge, obj.error)
         return badge
 
-    @admin.display(description="Progress")
+    @admin.display(description=gettext_lazy("OCR"))
+    def ocr_summary(self, obj: Document) -> str:
+        if not obj.ocr_pages:
+            return "—"
+        pages = ", ".join(str(number) for number in obj.ocr_pages[:50]) + (" …" if len(obj.ocr_pages) > 50 else "")
+        confidence = f"{obj.ocr_confidence:.0f}" if obj.ocr_confidence is not None else "?"
+        return f"{len(obj.ocr_pages)} page(s) read by OCR, mean confidence {confidence}/100: {pages}"
+
+    @admin.display(description=gettext_lazy("Progress"))
     def progress_bar(self, obj: Document) -> str:
         label = f"{obj.progress_done}/{obj.progress_total}" if obj.progress_total else ""
+        if label and obj.progress_stage:
+            label = f"{'OCR' if obj.progress_stage == 'ocr' else obj.progress_stage}: {label}"
         return format_html(
             '<progress max="100" value="{}" title="{}"></progress> {}', obj.progress_percent, label, label
         )
 
-    @admin.display(description="Size", ordering="size")
+    @admin.display(description=gettext_lazy("Size"), ordering="size")
     def size_display(self, obj: Document) -> str:
         return filesizeformat(obj.size)
 
-    @admin.display(description="Original")
+    @admin.display(description=gettext_lazy("Original"))
     def download_link(self, obj: Document) -> str:
         if not obj.pk:
             return ""
@@ -100,11 +115,12 @@ class DocumentAdmin(admin.ModelAdmin):
         for document in queryset:
             services.document_delete(document=document)
 
-    @admin.action(description="Reprocess selected documents", permissions=["change"])
+    @admin.action(description=gettext_lazy("Reprocess selected documents"), permissions=["change"])
     def reprocess_selected(self, request: HttpRequest, queryset) -> None:
         for document in queryset:
             services.document_reprocess(document=document)
-        self.message_user(request, f"Queued {queryset.count()} document(s) for reprocessing.", messages.SUCCESS)
+        message = _("Queued %(count)s document(s) for reprocessing.") % {"count": queryset.count()}
+        self.message_user(request, message, messages.SUCCESS)
 
     # -- extra pages -------------------------------------------------------------------------------------
     def changelist_view(self, request: HttpRequest, extra_context=None):
@@ -113,8 +129,11 @@ class DocumentAdmin(admin.ModelAdmin):
         if stale:
             self.message_user(
                 request,
-                f"{stale} ready document(s) were ingested before sentence windows and rank lower in search until they "
-                "are reprocessed: select them and run “Reprocess”, or run `manage.py reprocess --stale`.",
+                _(
+                    "%(count)s ready document(s) were ingested before sentence windows and rank lower in search until "
+                    "they are reprocessed: select them and run “Reprocess”, or run `manage.py reprocess --stale`."
+                )
+                % {"count": stale},
                 messages.WARNING,
             )
         return super().changelist_view(request, extra_context)
@@ -141,7 +160,7 @@ class DocumentAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "form": form,
-            "title": "Upload documents",
+            "title": _("Upload documents"),
             "max_bytes": settings.UPLOAD_MAX_BYTES,
         }
         return render(request, "admin/knowledge/document/upload.html", context)
@@ -149,18 +168,23 @@ class DocumentAdmin(admin.ModelAdmin):
     def _report_upload(self, request: HttpRequest, upload) -> None:
         if upload.size > settings.UPLOAD_MAX_BYTES:
             # Refuse before reading: the size limit must not depend on memory.
-            reason = (
-                f"The file is {filesizeformat(upload.size)}; the limit is {filesizeformat(settings.UPLOAD_MAX_BYTES)}."
-            )
-            self.message_user(request, f"{upload.name}: rejected. {reason}", messages.ERROR)
+            reason = _("The file is %(size)s; the limit is %(limit)s.") % {
+                "size": filesizeformat(upload.size),
+                "limit": filesizeformat(settings.UPLOAD_MAX_BYTES),
+            }
+            message = _("%(name)s: rejected. %(reason)s") % {"name": upload.name, "reason": reason}
+            self.message_user(request, message, messages.ERROR)
             return
         outcome = services.document_upload(data=upload.read(), filename=upload.name, uploaded_by=request.user)
         if outcome.status == "queued":
-            self.message_user(request, f"{upload.name}: uploaded and queued for processing.", messages.SUCCESS)
+            message = _("%(name)s: uploaded and queued for processing.") % {"name": upload.name}
+            self.message_user(request, message, messages.SUCCESS)
         elif outcome.status == "duplicate":
-            self.message_user(request, f"{upload.name}: already exists. {outcome.reason}", messages.WARNING)
+            message = _("%(name)s: already exists. %(reason)s") % {"name": upload.name, "reason": outcome.reason}
+            self.message_user(request, message, messages.WARNING)
         else:
-            self.message_user(request, f"{upload.name}: rejected. {outcome.reason}", messages.ERROR)
+            message = _("%(name)s: rejected. %(reason)s") % {"name": upload.name, "reason": outcome.reason}
+            self.message_user(request, message, messages.ERROR)
 
     def download_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not self.has_view_permission(request):
@@ -182,7 +206,7 @@ class DocumentAdmin(admin.ModelAdmin):
             "form": form,
             "hits": hits,
             "error": error,
-            "title": "Test retrieval",
+            "title": _("Test retrieval"),
         }
         return render(request, "admin/knowledge/document/search.html", context)
 
@@ -193,3 +217,7 @@ class DocumentAdmin(admin.ModelAdmin):
             paginator = Paginator(document_chunks(document=document), 50)
             extra_context["chunk_page"] = paginator.get_page(request.GET.get("chunks"))
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+# Synced sources register their own admin pages.
+from knowledge.sources import admin as _sources_admin  # noqa: E402, F401

@@ -4,13 +4,17 @@ Units, from coarse to fine: paragraphs (blank-line separated), sentences (``.?!`
 Korean endings such as ``다.``/``요.``), lines, words and finally characters. A unit is only split further when it
 does not fit. Every section heading starts a new chunk, and chunks never overlap across a heading.
 Each unit is counted once and every chunk once more, so chunking stays linear in the text length.
+
+A chunk that is already at least half full ends at a page break rather than running on into the next page. Greedy
+packing alone shifts every later boundary when one page changes length; ending at page breaks puts the boundaries
+back in step after the changed page, so re-ingesting an edited document re-embeds only the chunks near the edit.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from knowledge.extraction import ExtractedDocument, PageSpan
@@ -23,6 +27,8 @@ _CLOSERS = re.escape("\"'”’)]}»」』")
 _SENTENCE_END = re.compile(rf"(?:[.?!…][{_CLOSERS}]*(?=\s)|[。？！][{_CLOSERS}]*|(?<=[가-힣])[.?!](?=[가-힣]))")
 _LINE_END = re.compile(r"\n")
 _WORD_END = re.compile(r"\s")
+# A chunk filled to at least this share of the target ends at the next page break (see the module docstring).
+PAGE_BREAK_MIN_FILL = 0.5
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class _Unit:
     end: int
     tokens: int
     starts_section: bool
+    starts_page: bool = False
 
 
 def chunk_document(doc: ExtractedDocument, *, target_tokens: int, overlap_tokens: int) -> list[ChunkDraft]:
@@ -51,7 +58,7 @@ def chunk_document(doc: ExtractedDocument, *, target_tokens: int, overlap_tokens
         raise ValueError("target_tokens must be at least 1")
     # The overlap must leave room for new text, or chunking could not advance.
     overlap_tokens = max(0, min(overlap_tokens, target_tokens // 2))
-    units = _units(doc, piece_limit=max(1, target_tokens - overlap_tokens))
+    units = _mark_page_starts(doc, _units(doc, piece_limit=max(1, target_tokens - overlap_tokens)))
     spans = _pack(doc.text, units, target_tokens=target_tokens, overlap_tokens=overlap_tokens)
     return [_draft(doc, ordinal, start, end, tokens) for ordinal, (start, end, tokens) in enumerate(spans)]
 
@@ -70,6 +77,22 @@ def _units(doc: ExtractedDocument, *, piece_limit: int) -> list[_Unit]:
                 units.append(_Unit(unit_start, unit_end, tokens, starts_section=first and segment_start > 0))
                 first = False
     return units
+
+
+def _mark_page_starts(doc: ExtractedDocument, units: list[_Unit]) -> list[_Unit]:
+    """Flag each unit that is the first one on a new page (the first page needs no flag)."""
+    breaks = sorted(page.start for page in doc.pages[1:])
+    if not breaks:
+        return units
+    marked: list[_Unit] = []
+    cursor = 0
+    for index, unit in enumerate(units):
+        previous_end = units[index - 1].end if index else 0
+        while cursor < len(breaks) and breaks[cursor] <= previous_end:
+            cursor += 1
+        starts_page = bool(index) and cursor < len(breaks) and breaks[cursor] <= unit.start
+        marked.append(replace(unit, starts_page=starts_page) if starts_page else unit)
+    return marked
 
 
 def _split(text: str, start: int, end: int, separator: re.Pattern[str]) -> list[tuple[int, int]]:
@@ -175,6 +198,20 @@ def _extend(text: str, units: list[_Unit], start: int, index: int, target: int) 
             continue
         stop, tokens = _largest_fitting(text, units, start, (stop, tokens), probe, target)
         break
+    return _end_at_page_break(text, units, start, index, (stop, tokens), target)
+
+
+def _end_at_page_break(
+    text: str, units: list[_Unit], start: int, index: int, fits: tuple[int, int], target: int
+) -> tuple[int, int]:
+    """Pull the end back to the last page break inside the chunk when the chunk is at least half full there."""
+    stop, tokens = fits
+    for candidate in range(stop - 1, index, -1):
+        if units[candidate].starts_page:
+            candidate_tokens = count_tokens(text[start : units[candidate - 1].end])
+            if candidate_tokens >= PAGE_BREAK_MIN_FILL * target:
+                return candidate, candidate_tokens
+            break
     return stop, tokens
 
 

@@ -31,7 +31,8 @@ class Document(models.Model):
     file = models.FileField(upload_to=document_storage_key, max_length=300)
     content_type = models.CharField(max_length=120)
     size = models.BigIntegerField()
-    sha256 = models.CharField(max_length=64, unique=True)
+    # Unique among uploads (see Meta); a synced source mirrors its files by path, whatever their content.
+    sha256 = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True)
     page_count = models.PositiveIntegerField(null=True, blank=True)
@@ -50,9 +51,31 @@ class Document(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     processing_started_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # What the progress counts: "", "ocr" (pages read by OCR) or "embedding" (chunks embedded).
+    progress_stage = models.CharField(max_length=20, blank=True)
+    # Page numbers whose text came from OCR, and the engine's mean word confidence over them (0–100).
+    ocr_pages = models.JSONField(default=list, blank=True)
+    ocr_confidence = models.FloatField(null=True, blank=True)
+    # Set when the document mirrors a file of a synced source; ``source_version`` is the cheap change marker
+    # (size and mtime, or the S3 ETag) that spares reading unchanged files on every run.
+    source = models.ForeignKey(
+        "knowledge.Source", null=True, blank=True, on_delete=models.CASCADE, related_name="documents"
+    )
+    source_path = models.CharField(max_length=1024, blank=True)
+    source_version = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sha256"], condition=models.Q(source__isnull=True), name="document_unique_upload_sha256"
+            ),
+            models.UniqueConstraint(
+                fields=["source", "source_path"],
+                condition=models.Q(source__isnull=False),
+                name="document_unique_source_path",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -77,6 +100,9 @@ class Chunk(models.Model):
     char_end = models.PositiveIntegerField()
     token_count = models.PositiveIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    # sha256 of the embedded text and the embedding set-up: a re-ingested chunk with the same hash keeps its row,
+    # its vector and its windows. Empty for chunks written before hashes existed (never reused).
+    content_hash = models.CharField(max_length=64, blank=True)
     # "ko" or "en" (``protostar.text.detect_language``). The embedder scores passages in the query's language
     # higher across the board, so search ranks each language's candidates against their own average.
     language = models.CharField(max_length=8, blank=True)
@@ -91,7 +117,12 @@ class Chunk(models.Model):
 
     class Meta:
         ordering = ["document_id", "ordinal"]
-        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_unique_ordinal")]
+        # Deferred: an incremental re-ingestion renumbers the chunks it keeps, which would collide mid-update.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "ordinal"], name="chunk_unique_ordinal", deferrable=models.Deferrable.DEFERRED
+            )
+        ]
         indexes = [
             HnswIndex(
                 name="chunk_embedding_hnsw",
@@ -124,6 +155,8 @@ class ChunkWindow(models.Model):
     char_start = models.PositiveIntegerField()
     char_end = models.PositiveIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    # As ``Chunk.content_hash``: a window with the same text and set-up reuses the vectors of an earlier one.
+    content_hash = models.CharField(max_length=64, blank=True)
     # Empty when the embedder has no sparse head or the sparse list is off.
     sparse_embedding = SparseVectorField(dimensions=SPARSE_DIMENSIONS, null=True, blank=True)
 
@@ -149,6 +182,85 @@ class ChunkWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chunk_id}/{self.ordinal}"
+
+
+class Source(models.Model):
+    """A server folder or an S3 bucket prefix whose files the knowledge base mirrors (``knowledge.sources``)."""
+
+    class Kind(models.TextChoices):
+        FOLDER = "folder", "Server folder"
+        S3 = "s3", "S3 bucket prefix"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Folder: an absolute path under one of SOURCE_FOLDER_ROOTS. S3: the bucket name.
+    location = models.CharField(max_length=1024)
+    prefix = models.CharField(max_length=1024, blank=True, help_text="S3 only: the key prefix to mirror.")
+    # Copied to every document of the source on each run (empty: every signed-in user may read them).
+    allowed_groups = models.ManyToManyField("auth.Group", blank=True, related_name="sources")
+    enabled = models.BooleanField(default=True)
+    sync_interval_minutes = models.PositiveIntegerField(default=60)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceRun(models.Model):
+    """One pass over a source: what it added, updated, removed and could not take, file by file."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    added = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # [{"path": ..., "action": "added|updated|removed|failed", "reason": ...}], unchanged files left out.
+    details = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} @ {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class OcrPage(models.Model):
+    """The OCR text of one image-only page, kept so an interrupted or repeated ingestion resumes, not restarts.
+
+    ``file_sha256`` ties the row to the file's content: a changed file is read again.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="ocr_results")
+    number = models.PositiveIntegerField()
+    file_sha256 = models.CharField(max_length=64)
+    text = models.TextField(blank=True)
+    # Mean word confidence reported by the engine (0–100); null when the page could not be read.
+    confidence = models.FloatField(null=True, blank=True)
+    engine = models.CharField(max_length=100)
+    # Why a page gave no text (time limit, engine error), for staff.
+    error = models.CharField(max_length=300, blank=True)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["document_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["document", "number"], name="ocr_page_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} p.{self.number}"
 
 
 def page_range_label(start: int | None, end: int | None) -> str:

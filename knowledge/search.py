@@ -182,7 +182,9 @@ class SqlParams(dict):
 
 
 def _filter_clause(document_ids, uploaded_after, uploaded_before) -> tuple[str, SqlParams]:
-    params, clauses = SqlParams(), ["d.status = 'ready'"]
+    # A document being re-ingested keeps its previous chunk set searchable until the swap replaces it in one
+    # transaction; a new document has no chunks before that swap, and a failed one is hidden.
+    params, clauses = SqlParams(), ["d.status <> 'failed'"]
     if document_ids is not None:
         clauses.append(f"d.id = ANY({params.bind('document_ids', list(document_ids))})")
     if uploaded_after is not None:

@@ -31,6 +31,17 @@ INGEST_JOB = JobKind(
     job_id=lambda document_id: f"ingest-document-{document_id}",
     describe=lambda document_id: f"ingest document {document_id}",
 )
+# The next part of a long ingestion (OCR of many pages), queued by the part before it while that one still runs:
+# it cannot take INGEST_JOB's stable id, which is the running job's own. A part that waits long in the queue may be
+# queued once more by the reconcile; the document's lease lets one run at a time, and stored OCR pages are not
+# read again, so the extra run only finds the work done.
+INGEST_PART_JOB = JobKind(
+    queue="knowledge",
+    function="knowledge.tasks.ingest_document",
+    timeout_setting="INGEST_JOB_TIMEOUT",
+    retry=Retry(max=3, interval=[5, 30, 120]),
+    describe=lambda document_id: f"ingest document {document_id} (next part)",
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,7 @@ def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str 
     except DocumentRejected as exc:
         return UploadOutcome("rejected", reason=str(exc))
     sha256 = hashlib.sha256(data).hexdigest()
-    existing = Document.objects.filter(sha256=sha256).first()
+    existing = Document.objects.filter(sha256=sha256, source__isnull=True).first()
     if existing:
         return UploadOutcome("duplicate", document=existing, reason=f"Already uploaded as “{existing.title}”.")
     name = PurePath(filename).name[:255] or "document"
@@ -79,7 +90,7 @@ def document_upload(*, data: bytes, filename: str, uploaded_by=None, title: str 
             document_ingest_enqueue(document_id=document.pk)
     except IntegrityError:
         default_storage.delete(document.file.name)
-        existing = Document.objects.get(sha256=sha256)
+        existing = Document.objects.get(sha256=sha256, source__isnull=True)
         return UploadOutcome("duplicate", document=existing, reason=f"Already uploaded as “{existing.title}”.")
     return UploadOutcome("queued", document=document)
 
@@ -126,14 +137,36 @@ def document_claim(*, document_id: int) -> Document | None:
         error="",
         attempt_count=F("attempt_count") + 1,
         progress_done=0,
+        ocr_pages=[],
+        ocr_confidence=None,
         processing_started_at=timezone.now(),
         updated_at=timezone.now(),
     )
     return Document.objects.filter(pk=document_id).first() if claimed else None
 
 
-def document_report_progress(*, document_id: int, done: int, total: int) -> None:
-    Document.objects.filter(pk=document_id).update(progress_done=done, progress_total=total)
+def document_report_progress(*, document_id: int, done: int, total: int, stage: str | None = None) -> None:
+    changes: dict = {"progress_done": done, "progress_total": total}
+    if stage is not None:
+        changes["progress_stage"] = stage
+    Document.objects.filter(pk=document_id).update(**changes)
+
+
+def document_continue(*, document_id: int) -> None:
+    """Queue the next part of a long ingestion (OCR of many pages); the document stays ``processing``.
+
+    A finished part is progress: the attempt count starts again, so only runs that die count against
+    ``INGEST_MAX_ATTEMPTS``, not the parts of a long document."""
+    Document.objects.filter(pk=document_id).update(updated_at=timezone.now(), attempt_count=0)
+    INGEST_PART_JOB.enqueue(document_id)
+
+
+def document_record_ocr(*, document_id: int, pages: list[int], confidence: float | None) -> None:
+    Document.objects.filter(pk=document_id).update(ocr_pages=pages, ocr_confidence=confidence)
+
+
+class ChunkSetChanged(Exception):
+    """Chunks planned to be kept were replaced meanwhile (a concurrent run of the same job)."""
 
 
 def chunks_replace(
@@ -143,17 +176,27 @@ def chunks_replace(
     page_count: int | None,
     embedding_model: str,
     windows: list[list[ChunkWindow]] | None = None,
+    kept: list[Chunk] | None = None,
 ) -> bool:
     """Swap a document's chunk set in one transaction: readers see the old set or the new one, never a mix.
 
-    ``windows[i]`` are the sentence windows of ``chunks[i]``. Returns False when the document was deleted meanwhile
-    (nothing is written then).
+    ``windows[i]`` are the sentence windows of ``chunks[i]``. ``kept`` are existing chunk rows (by pk) that stay,
+    with their vectors and windows, at the new position they carry. Returns False when the document was deleted
+    meanwhile (nothing is written then); raises ``ChunkSetChanged`` when a kept row is gone.
     """
+    kept = kept or []
     with transaction.atomic():
         locked = Document.objects.select_for_update().filter(pk=document.pk).first()
         if locked is None:
             return False
-        Chunk.objects.filter(document_id=document.pk).delete()
+        kept_ids = [chunk.pk for chunk in kept]
+        if Chunk.objects.filter(document_id=document.pk, pk__in=kept_ids).count() != len(kept_ids):
+            raise ChunkSetChanged(document.pk)
+        Chunk.objects.filter(document_id=document.pk).exclude(pk__in=kept_ids).delete()
+        # The ordinal constraint is deferred to the commit, so kept rows can be renumbered in any order.
+        Chunk.objects.bulk_update(
+            kept, ["ordinal", "page_start", "page_end", "char_start", "char_end", "token_count"], batch_size=500
+        )
         Chunk.objects.bulk_create(chunks, batch_size=500)
         if windows:
             for chunk, chunk_windows in zip(chunks, windows, strict=True):
@@ -164,8 +207,9 @@ def chunks_replace(
             status=Document.Status.READY,
             error="",
             page_count=page_count,
-            chunk_count=len(chunks),
+            chunk_count=len(chunks) + len(kept),
             progress_done=F("progress_total"),
+            progress_stage="",
             embedding_model=embedding_model,
             processed_at=timezone.now(),
             updated_at=timezone.now(),

@@ -62,6 +62,20 @@ def _ingest(document_id: int) -> str:
     return document.status
 
 
+def sync_source(source_id: int) -> str:
+    from knowledge.sources.services import source_sync
+
+    run = source_sync(source_id=source_id)
+    return run.status if run else "skipped"
+
+
+def sync_due_sources() -> list[int]:
+    """Run by rq's cron scheduler every SOURCE_SYNC_TICK_SECONDS: queue the sources whose interval has passed."""
+    from knowledge.sources.services import sources_enqueue_due
+
+    return sources_enqueue_due()
+
+
 def _will_retry(exc: Exception) -> bool:
     job = get_current_job()
     transient = isinstance(exc, TRANSIENT_ERRORS) or (isinstance(exc, LLMError) and exc.transient)

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from prompts import selectors, services
@@ -58,7 +59,7 @@ class PromptVersionAdmin(admin.ModelAdmin):
         can_roll_back, rollback_target = selectors.prompt_rollback_target(name=name)
         context = {
             "prompt": prompt,
-            "title": f"Prompt: {name}",
+            "title": _("Prompt: %(name)s") % {"name": name},
             "active": selectors.prompt_active_version(name=name),
             "versions": selectors.prompt_versions(name=name),
             "activations": selectors.prompt_activations(name=name),
@@ -125,8 +126,11 @@ class PromptVersionAdmin(admin.ModelAdmin):
             form.add_error("body", str(exc))
             return self._render_form(request, form)
         self.log_addition(request, version, [{"added": {}}])
-        state = "saved and activated" if data["activate"] else "saved (not active yet)"
-        self.message_user(request, f"Version {version.pk} of {version.name} {state}.", messages.SUCCESS)
+        if data["activate"]:
+            saved = _("Version %(number)s of %(name)s saved and activated.")
+        else:
+            saved = _("Version %(number)s of %(name)s saved (not active yet).")
+        self.message_user(request, saved % {"number": version.pk, "name": version.name}, messages.SUCCESS)
         return self._redirect_detail(version.name)
 
     # --- actions (POST only) -----------------------------------------------------------------------------------
@@ -136,7 +140,7 @@ class PromptVersionAdmin(admin.ModelAdmin):
         self._act(
             request,
             lambda: services.prompt_version_activate(version_id=pk, user=request.user),
-            f"Version {pk} of {version.name} is now active.",
+            _("Version %(number)s of %(name)s is now active.") % {"number": pk, "name": version.name},
         )
         return self._redirect_detail(version.name)
 
@@ -148,8 +152,14 @@ class PromptVersionAdmin(admin.ModelAdmin):
         except PromptError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
-            label = f"version {target.pk}" if target else "the shipped default"
-            self.message_user(request, f"Rolled back {name}: {label} is now active.", messages.SUCCESS)
+            if target:
+                done = _("Rolled back %(name)s: version %(number)s is now active.") % {
+                    "name": name,
+                    "number": target.pk,
+                }
+            else:
+                done = _("Rolled back %(name)s: the shipped default is now active.") % {"name": name}
+            self.message_user(request, done, messages.SUCCESS)
         return self._redirect_detail(name)
 
     def use_default_view(self, request: HttpRequest, name: str) -> HttpResponse:
@@ -158,7 +168,7 @@ class PromptVersionAdmin(admin.ModelAdmin):
         self._act(
             request,
             lambda: services.prompt_default_activate(name=name, user=request.user),
-            f"The shipped default of {name} is now active.",
+            _("The shipped default of %(name)s is now active.") % {"name": name},
         )
         return self._redirect_detail(name)
 
@@ -177,14 +187,18 @@ class PromptVersionAdmin(admin.ModelAdmin):
         context = {
             "prompt": prompt,
             "version": version,
-            "title": f"{prompt.name}: preview of {f'version {version.pk}' if version else 'the shipped default'}",
+            "title": (
+                _("%(name)s: preview of version %(number)s") % {"name": prompt.name, "number": version.pk}
+                if version
+                else _("%(name)s: preview of the shipped default") % {"name": prompt.name}
+            ),
             "results": selectors.prompt_preview(name=prompt.name, body=body),
         }
         return self._render(request, "admin/prompts/preview.html", context)
 
     def _render_form(self, request: HttpRequest, form: PromptVersionForm) -> HttpResponse:
         name = form["name"].value()
-        context: dict = {"form": form, "title": "New prompt version", "prompt": None}
+        context: dict = {"form": form, "title": _("New prompt version"), "prompt": None}
         try:
             prompt = shipped_prompt(name) if name else None
         except UnknownPromptError:

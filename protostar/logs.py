@@ -20,9 +20,9 @@ _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar
 JOB_SUBJECTS: dict[str, tuple[str, Callable[..., Any]]] = {}
 
 
-def register_job_subject(function: str, *, field: str, owner: Callable[..., Any]) -> None:
+def register_job_subject(function: str, *, field: str, owner: Callable[..., Any] | None = None) -> None:
     """Log the jobs running ``function`` (its dotted path, as rq names it) with ``field`` (their first argument) and
-    ``user_id`` (``owner(field=…)``)."""
+    ``user_id`` (``owner(field=…)``, when the subject belongs to a user)."""
     JOB_SUBJECTS[function] = (field, owner)
 
 
@@ -53,6 +53,8 @@ def job_subject(func_name: str, args: tuple) -> dict[str, Any]:
         return {}
     field, owner = known
     subject: dict[str, Any] = {field: args[0]}
+    if owner is None:
+        return subject
     try:
         subject["user_id"] = owner(**{field: args[0]})
     except Exception:  # a log field must never fail the job; the job reports the real problem itself

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "chat",
     "summaries",
     "prompts",
+    "feedback",
 ]
 
 MIDDLEWARE = [
@@ -121,6 +122,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The interface language: the switcher's cookie, else the browser's Accept-Language (English or Korean).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -245,6 +248,11 @@ LANGUAGE_CODE = "en-us"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
 TIME_ZONE = _str("TIME_ZONE", "UTC")
 USE_I18N = True
+# Compiled catalogues are committed (locale/*/LC_MESSAGES/django.mo): a fresh machine has no msgfmt.
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = HTTPS
 USE_TZ = True
 
 # JSON lines by default (one object per line, with the job's message/document and user ids); "plain" for reading.
@@ -302,6 +310,29 @@ INGEST_MAX_ATTEMPTS = _typed(env.int, "INGEST_MAX_ATTEMPTS", 4)
 # a job is re-queued by the knowledge workers' reconcile, every INGEST_RECONCILE_SECONDS.
 INGEST_LEASE_SECONDS = _typed(env.float, "INGEST_LEASE_SECONDS", 10.0)
 INGEST_RECONCILE_SECONDS = _typed(env.float, "INGEST_RECONCILE_SECONDS", 5.0)
+# OCR of PDF pages without a text layer (knowledge.ocr). Each page is bounded by OCR_PAGE_TIMEOUT (wall and CPU
+# seconds); a document's pages are read in parts of at most OCR_PART_SECONDS, each part its own job.
+OCR_ENABLED = _typed(env.bool, "OCR_ENABLED", True)
+OCR_ENGINE = _str("OCR_ENGINE", "knowledge.ocr.tesseract.TesseractEngine")
+OCR_LANGUAGES = _str("OCR_LANGUAGES", "kor+eng")
+OCR_DPI = _typed(env.int, "OCR_DPI", 300)
+OCR_MAX_PIXELS = _typed(env.int, "OCR_MAX_PIXELS", 40_000_000)
+OCR_PAGE_TIMEOUT = _typed(env.int, "OCR_PAGE_TIMEOUT", 60)
+OCR_PART_SECONDS = _typed(env.int, "OCR_PART_SECONDS", 300)
+if not 50 <= OCR_DPI <= 600:
+    raise ImproperlyConfigured("OCR_DPI must be between 50 and 600.")
+if OCR_PAGE_TIMEOUT < 1 or OCR_PART_SECONDS < OCR_PAGE_TIMEOUT or OCR_PART_SECONDS >= INGEST_JOB_TIMEOUT:
+    raise ImproperlyConfigured(
+        "OCR_PAGE_TIMEOUT must be at least 1, and OCR_PART_SECONDS at least OCR_PAGE_TIMEOUT and below "
+        "INGEST_JOB_TIMEOUT (a part runs inside one ingestion job)."
+    )
+# Synced sources (knowledge.sources): server folders must lie under one of these absolute paths (none: no folder
+# source can be registered). The scheduler looks for due sources every SOURCE_SYNC_TICK_SECONDS.
+SOURCE_FOLDER_ROOTS = _typed(env.list, "SOURCE_FOLDER_ROOTS", [])
+SOURCE_SYNC_TICK_SECONDS = _typed(env.int, "SOURCE_SYNC_TICK_SECONDS", 60)
+SOURCE_SYNC_JOB_TIMEOUT = _typed(env.int, "SOURCE_SYNC_JOB_TIMEOUT", 3600)
+if any(not root.startswith("/") for root in SOURCE_FOLDER_ROOTS):
+    raise ImproperlyConfigured("SOURCE_FOLDER_ROOTS must be absolute paths, separated by commas.")
 
 # --- Retrieval ------------------------------------------------------------------------------------------------
 SEARCH_RRF_K = _typed(env.int, "SEARCH_RRF_K", 20)

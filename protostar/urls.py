@@ -3,11 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from protostar import views
 from protostar.metrics import views as metrics_views
 
-admin.site.site_header = "Protostar administration"
+admin.site.site_header = _("Protostar administration")
 admin.site.site_title = "Protostar"
 
 urlpatterns = [
@@ -17,6 +18,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The language switcher posts here (Django's set_language: it sets the language cookie and redirects back).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("knowledge.urls")),
     path("", include("chat.urls")),
 ]

@@ -76,12 +76,14 @@ class WorkerProcess:
         try:
             self._wait_registered()
         except BaseException:
-            self.stop()  # a worker that never registered must not outlive the session (and hold its database)
+            # Nobody holds a worker that failed to start: stop it, or it would live on and take other tests' jobs.
+            self.stop()
             raise
         return self
 
-    # A deadline, not a pause: on a machine shared with other work a worker's imports alone can take half a minute.
-    def _wait_registered(self, timeout: float = 90) -> None:
+    # A worker registers once Django and its apps are imported: seconds on a quiet machine, but far longer on a
+    # loaded one (several suites and benchmarks sharing two cores: over a minute), where 30 s was too short.
+    def _wait_registered(self, timeout: float = 300) -> None:
         import django_rq
         from rq import Worker
 

@@ -19,7 +19,7 @@ from knowledge.extraction.detect import CONTENT_TYPES, DOCX, HTML, MARKDOWN, PDF
 from knowledge.extraction.docx import extract_docx
 from knowledge.extraction.html import extract_html
 from knowledge.extraction.markdown import extract_markdown
-from knowledge.extraction.pdf import extract_pdf
+from knowledge.extraction.pdf import PageReader, extract_pdf
 from knowledge.extraction.text import extract_text
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "DocumentRejected",
     "ExtractedDocument",
     "ExtractionError",
+    "PageReader",
     "PageSpan",
     "SectionSpan",
     "UnsupportedFileType",
@@ -43,12 +44,17 @@ _READERS: dict[str, Callable[..., ExtractedDocument]] = {
 }
 
 
-def extract(data: bytes, content_type: str, *, max_pages: int, max_chars: int) -> ExtractedDocument:
-    """Text, pages and sections of a file whose type ``detect_content_type`` decided; raises ``DocumentRejected``."""
+def extract(
+    data: bytes, content_type: str, *, max_pages: int, max_chars: int, ocr: PageReader | None = None
+) -> ExtractedDocument:
+    """Text, pages and sections of a file whose type ``detect_content_type`` decided; raises ``DocumentRejected``.
+
+    ``ocr`` reads PDF pages that have no text layer; without it such pages stay empty.
+    """
     if not data:
         raise UnsupportedFileType("The file is empty (0 bytes).")
     if content_type == PDF:
-        return extract_pdf(data, max_pages=max_pages, max_chars=max_chars)
+        return extract_pdf(data, max_pages=max_pages, max_chars=max_chars, ocr=ocr)
     reader = _READERS.get(content_type)
     if reader is None:
         raise UnsupportedFileType(f"Files of type {content_type!r} are not supported.")

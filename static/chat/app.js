@@ -3,9 +3,12 @@
 // left off; duplicate or stale events are dropped by that same number.
 
 import { ConversationActions } from "./actions.js";
+import { AnswerBook } from "./answers.js";
 import { ChatConnection } from "./connection.js";
+import { formatNumber, t } from "./i18n.js";
 import { setLanguage } from "./render.js";
 import { Sidebar } from "./sidebar.js";
+import { applyStreamEvent } from "./stream.js";
 import { FINAL, Thread } from "./thread.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
@@ -20,12 +23,20 @@ const ui = {
   stop: $("stop"),
   count: $("char-count"),
   connection: $("connection-state"),
+  announcer: $("announcer"),
 };
 const thread = new Thread({
   scroller: $("thread"),
   list: $("messages"),
   empty: $("empty-state"),
   documentUrl: config.documentUrl,
+  handlers: {
+    onEdit: (questionId, content) => revise("edit", { message: questionId, content }, { questionId, content }),
+    onRegenerate: (answerId) => revise("regenerate", { message: answerId }, { answerId }),
+    onFeedback: (answerId, choice) => connection.send({ type: "feedback", message: answerId, ...choice }),
+    onShowAttempt: (answerId) => showAttempt(answerId),
+    canRevise: () => !busy(),
+  },
 });
 const sidebar = new Sidebar({
   panel: $("sidebar"),
@@ -34,6 +45,14 @@ const sidebar = new Sidebar({
   scrim: $("scrim"),
   toggle: $("menu-toggle"),
   conversationUrl: config.conversationUrl,
+  search: {
+    form: $("search-form"),
+    input: $("conversation-search"),
+    results: $("search-results"),
+    status: $("search-status"),
+    list: $("search-list"),
+    url: config.searchUrl,
+  },
 });
 
 const actions = new ConversationActions({
@@ -41,6 +60,8 @@ const actions = new ConversationActions({
   bar: $("conversation-actions"),
   renameButton: $("rename-conversation"),
   deleteButton: $("delete-conversation"),
+  exportLink: $("export-conversation"),
+  exportUrl: config.exportUrl,
   form: $("rename-form"),
   input: $("rename-input"),
   cancel: $("rename-cancel"),
@@ -60,15 +81,25 @@ const actions = new ConversationActions({
 
 const state = {
   conversation: config.conversation,
-  // The question sent but not yet `accepted`; re-sent with the same client_id after a reconnect (idempotent).
+  // The question (or regenerate / edit) sent but not yet `accepted`; re-sent with the same client_id after a
+  // reconnect (idempotent). `kind` says which.
   pendingAsk: null,
-  // Assistant messages shown in this view, by id.
-  answers: new Map(),
+  // The answers and questions shown in this view (the maps belong to `book`).
+  answers: null,
+  questions: null,
   // The id of the answer the stop button applies to.
   active: null,
   // Bumped on every view change so a slow history fetch cannot paint over a newer view.
   view: 0,
 };
+
+const book = new AnswerBook(thread);
+state.answers = book.answers;
+state.questions = book.questions;
+const addAnswer = (fields) => book.addAnswer(fields);
+const addQuestion = (content, id, bubble) => book.addQuestion(content, id, bubble);
+const paint = (answer) => book.paint(answer);
+const showAttempt = (answerId) => book.showAttempt(answerId);
 
 const connection = new ChatConnection(config.socketPath, {
   onOpen: replayAfterOpen,
@@ -79,31 +110,34 @@ const connection = new ChatConnection(config.socketPath, {
 
 // --- answers and history ----------------------------------------------------------------------------------
 
-function addAnswer({ id, content = "", status = "pending", sources = [], error = "" }) {
-  const answer = { id, text: content, status, sources, error, lastSeq: 0, stopRequested: false, frame: 0 };
-  answer.dom = thread.addAnswer(id);
-  state.answers.set(id, answer);
-  thread.paint(answer);
-  return answer;
+function announce(text) {
+  ui.announcer.textContent = "";
+  // A fresh text node after clearing makes screen readers announce it even when it repeats.
+  requestAnimationFrame(() => (ui.announcer.textContent = text));
 }
 
 function renderHistory(messages) {
   thread.clear();
   state.answers.clear();
+  state.questions.clear();
   state.active = null;
   for (const message of messages) {
     if (message.role === "user") {
-      thread.addUserBubble(message.content);
+      // An edited-over question and its answers are off the path: not shown.
+      if (!message.superseded) addQuestion(message.content, message.id);
       continue;
     }
+    if (!state.questions.has(message.reply_to)) continue;
     const live = !FINAL.has(message.status);
     // An unfinished answer is replayed from its stream: its stored text is not the latest.
     const answer = addAnswer({
       id: message.id,
+      questionId: message.reply_to,
       content: live ? "" : message.content,
       status: message.status,
       sources: live ? [] : message.sources || [],
       error: message.error,
+      feedback: message.feedback,
     });
     if (live) {
       state.active = answer.id;
@@ -133,6 +167,7 @@ function leaveView() {
   state.view += 1;
   state.pendingAsk = null;
   state.answers.clear();
+  state.questions.clear();
   state.active = null;
   thread.clear();
   sidebar.close();
@@ -143,7 +178,7 @@ function showNewConversation(push) {
   state.conversation = null;
   actions.show(null);
   if (push) history.pushState({}, "", config.homeUrl);
-  setTitle("New conversation");
+  setTitle(t("newConversation"));
   sidebar.markActive(null);
   updateComposer();
   ui.prompt.focus();
@@ -156,8 +191,8 @@ async function fetchHistory(id) {
     location.assign(response.url);
     return null;
   }
-  if (response.status === 404) throw new Error("This conversation does not exist.");
-  if (!response.ok) throw new Error(`Could not load the conversation (HTTP ${response.status}).`);
+  if (response.status === 404) throw new Error(t("noSuchConversation"));
+  if (!response.ok) throw new Error(t("loadFailed", { status: response.status }));
   return response.json();
 }
 
@@ -205,7 +240,7 @@ function stopAlreadyRequested() {
 function updateComposer() {
   const count = charCount(ui.prompt.value);
   const tooLong = count > config.maxChars;
-  ui.count.textContent = `${count.toLocaleString()} / ${config.maxChars.toLocaleString()}`;
+  ui.count.textContent = `${formatNumber(count)} / ${formatNumber(config.maxChars)}`;
   ui.count.classList.toggle("over", tooLong);
   ui.prompt.disabled = state.pendingAsk !== null;
   ui.send.disabled = busy() || tooLong || !ui.prompt.value.trim();
@@ -225,6 +260,7 @@ function ask() {
   const content = ui.prompt.value.trim();
   if (!content || busy() || charCount(content) > config.maxChars) return;
   state.pendingAsk = {
+    kind: "ask",
     clientId: newClientId(),
     content,
     conversation: state.conversation,
@@ -241,7 +277,19 @@ function ask() {
 function sendAsk() {
   const pending = state.pendingAsk;
   if (!pending) return;
-  connection.send({ type: "ask", conversation: pending.conversation, content: pending.content, client_id: pending.clientId });
+  if (pending.kind === "ask") {
+    connection.send({ type: "ask", conversation: pending.conversation, content: pending.content, client_id: pending.clientId });
+  } else {
+    connection.send({ type: pending.kind, ...pending.frame, client_id: pending.clientId });
+  }
+}
+
+// Regenerate the latest answer, or ask an edited question in place of an earlier one (see chat/revisions.py).
+function revise(kind, frame, extra) {
+  if (busy()) return;
+  state.pendingAsk = { kind, frame, clientId: newClientId(), stopRequested: false, view: state.view, ...extra };
+  sendAsk();
+  updateComposer();
 }
 
 function requestStop() {
@@ -273,16 +321,26 @@ function onAccepted(event) {
   const pending = state.pendingAsk;
   if (!pending || pending.view !== state.view) return;
   state.pendingAsk = null;
-  const title = shortTitle(pending.content);
-  if (state.conversation === null) {
-    history.replaceState({}, "", config.conversationUrl.replace("{id}", event.conversation));
-    setTitle(title);
+  if (pending.kind === "ask") {
+    const title = shortTitle(pending.content);
+    if (state.conversation === null) {
+      history.replaceState({}, "", config.conversationUrl.replace("{id}", event.conversation));
+      setTitle(title);
+    }
+    state.conversation = event.conversation;
+    actions.show(event.conversation);
+    sidebar.bringToTop(event.conversation, title);
+    if (!state.questions.has(event.user_message)) addQuestion(pending.content, event.user_message, pending.bubble);
+  } else {
+    sidebar.bringToTop(event.conversation, "");
   }
-  state.conversation = event.conversation;
-  actions.show(event.conversation);
-  sidebar.bringToTop(event.conversation, title);
+  if (pending.kind === "edit" && !state.questions.has(event.user_message)) {
+    book.replaceFromQuestion(pending.questionId, pending.content, event.user_message);
+  }
   // A replayed accept (same client_id after a reconnect) may find the answer already on screen.
-  const answer = state.answers.get(event.message) || addAnswer({ id: event.message });
+  const answer = state.answers.get(event.message) || addAnswer({ id: event.message, questionId: event.user_message });
+  const earlier = state.questions.get(event.user_message)?.attempts.filter((id) => id !== answer.id) || [];
+  for (const id of earlier) paint(state.answers.get(id)); // the regenerate button moves to the new attempt
   state.active = answer.id;
   if (pending.stopRequested) {
     answer.stopRequested = true;
@@ -293,13 +351,30 @@ function onAccepted(event) {
   if (document.activeElement === document.body) ui.prompt.focus();
 }
 
+function onFeedbackSaved(event) {
+  const answer = state.answers.get(event.message);
+  if (!answer) return;
+  answer.feedback = { rating: event.rating, reason: event.reason };
+  paint(answer);
+  answer.dom.feedback.confirm();
+  announce(t("thanks"));
+}
+
 // A refused request (bad input, unknown conversation or message): the socket stays usable.
 function onRequestError(event) {
   const answer = state.answers.get(event.message);
-  if (answer) {
+  const pending = state.pendingAsk;
+  if (pending && pending.kind !== "ask" && (event.message === undefined || event.message === pending.frame.message)) {
+    // A refused regenerate or edit: nothing changed on the server; say so where it was asked.
+    state.pendingAsk = null;
+    const anchor = answer ? answer.dom.tools : state.questions.get(pending.questionId)?.article;
+    thread.addNotice(event.detail, anchor);
+  } else if (answer && FINAL.has(answer.status)) {
+    thread.addNotice(event.detail, answer.dom.tools); // e.g. feedback that could not be stored
+  } else if (answer) {
     // e.g. a resume for a message that is gone: say so instead of waiting forever.
     if (!FINAL.has(answer.status)) Object.assign(answer, { status: "failed", error: event.detail });
-    thread.paint(answer);
+    paint(answer);
   } else if (event.message === undefined && state.pendingAsk) {
     const pending = state.pendingAsk;
     state.pendingAsk = null;
@@ -311,31 +386,13 @@ function onRequestError(event) {
   updateComposer();
 }
 
-function applyStreamEvent(answer, event) {
-  if (event.type === "reset") {
-    // Everything shown so far is void; the answer follows again from `sources` (numbering may restart).
-    Object.assign(answer, { text: "", sources: [], error: "", status: "streaming", lastSeq: event.seq });
-    return;
-  }
-  if (event.seq <= answer.lastSeq) return; // already rendered (a resume overlapping what arrived)
-  answer.lastSeq = event.seq;
-  if (event.type === "sources") {
-    answer.sources = event.items || [];
-    if (answer.status === "pending") answer.status = "streaming";
-  } else if (event.type === "token") {
-    answer.text += event.text;
-    answer.status = "streaming";
-  } else if (event.type === "end") {
-    answer.status = event.finish_reason === "cancelled" ? "cancelled" : "complete";
-  } else if (event.type === "error") {
-    answer.status = "failed";
-    answer.error = event.detail;
-  }
-}
-
 function handleEvent(event) {
   if (event.type === "accepted") {
     onAccepted(event);
+    return;
+  }
+  if (event.type === "feedback_saved") {
+    onFeedbackSaved(event);
     return;
   }
   // Answer events carry `seq`; an error without one answers a request.
@@ -345,20 +402,31 @@ function handleEvent(event) {
   }
   const answer = state.answers.get(event.message);
   if (!answer) return; // an answer of a view the user has left
+  const before = answer.status;
   applyStreamEvent(answer, event);
+  announceProgress(answer, before);
   if (FINAL.has(answer.status)) {
-    thread.paint(answer);
+    paint(answer);
     updateComposer();
   } else {
-    thread.schedulePaint(answer);
+    thread.schedulePaint(answer, () => book.paintOptions(answer));
     if (event.type === "sources" || event.type === "reset") updateComposer();
   }
+}
+
+// Screen readers hear that an answer is being written, then the finished answer once (not every token).
+function announceProgress(answer, before) {
+  if (before === answer.status) return;
+  if (answer.status === "streaming" && !FINAL.has(before)) announce(t("answering"));
+  else if (answer.status === "complete") announce(`${t("answerReady")} ${answer.dom.body.textContent || answer.text}`);
+  else if (answer.status === "cancelled") announce(t("answerStopped"));
+  else if (answer.status === "failed") announce(answer.error || t("answerFailed"));
 }
 
 function showConnectionState(connectionState) {
   const reconnecting = connectionState === "reconnecting";
   ui.connection.hidden = !reconnecting;
-  ui.connection.textContent = reconnecting ? "Reconnecting…" : "";
+  ui.connection.textContent = reconnecting ? t("reconnecting") : "";
   document.body.classList.toggle("is-offline", reconnecting);
 }
 
@@ -393,18 +461,24 @@ ui.prompt.addEventListener("keydown", (event) => {
 });
 ui.prompt.addEventListener("input", updateComposer);
 ui.stop.addEventListener("click", requestStop);
-sidebar.list.addEventListener("click", (event) => {
+function openFromSidebar(event) {
   const link = event.target.closest("a[data-conversation]");
   if (!link || !plainClick(event)) return;
   event.preventDefault();
   showConversation(Number(link.dataset.conversation), true);
-});
+}
+sidebar.list.addEventListener("click", openFromSidebar);
+sidebar.search.list.addEventListener("click", openFromSidebar);
 $("new-conversation").addEventListener("click", (event) => {
   if (!plainClick(event)) return;
   event.preventDefault();
   showNewConversation(true);
 });
 thread.scroller.addEventListener("click", jumpToSource);
+// The switcher comes back to the conversation on screen (the page may have moved on since it was rendered).
+for (const form of document.querySelectorAll(".language-form")) {
+  form.addEventListener("submit", () => (form.elements.next.value = location.pathname + location.search));
+}
 window.addEventListener("popstate", () => {
   const id = conversationFromPath();
   if (id === null) showNewConversation(false);

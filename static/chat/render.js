@@ -2,6 +2,8 @@
 // Markdown is parsed by marked with raw HTML escaped, the result is sanitised by DOMPurify, and only then
 // does it reach the DOM. The page's Content-Security-Policy (no inline scripts) is the second wall.
 
+import { t } from "./i18n.js";
+
 const { marked, DOMPurify } = window;
 
 const HANGUL = /[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]/;
@@ -56,7 +58,7 @@ function citationBadge(messageId, label, known) {
     const span = document.createElement("span");
     span.className = "cite cite-unknown";
     span.textContent = label;
-    span.title = "Not among this answer's sources";
+    span.title = t("notASource");
     return span;
   }
   const link = document.createElement("a");
@@ -117,13 +119,13 @@ export function renderSources(list, messageId, sources, documentUrl) {
       badge.textContent = item.label;
       const title = document.createElement("span");
       title.className = "source-title";
-      title.textContent = item.title || "Untitled document";
+      title.textContent = item.title || t("untitled");
       setLanguage(title, item.title || "");
       link.append(badge, " ", title);
       if (page) {
         const pageLabel = document.createElement("span");
         pageLabel.className = "source-page";
-        pageLabel.textContent = `p. ${page}`;
+        pageLabel.textContent = t("page", { page });
         link.append(" ", pageLabel);
       }
       li.append(link);

@@ -66,7 +66,12 @@ class Daphne:
         command = [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "protostar.asgi:application"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._serving, timeout=30, message="daphne to serve the login page")
+        try:
+            # Generous, as for workers: a loaded 2-core machine can take tens of seconds to import the app.
+            wait_until(self._serving, timeout=90, message="daphne to serve the login page")
+        except BaseException:
+            self.stop()  # else it would outlive the session
+            raise
         return self
 
     def _serving(self) -> bool:
@@ -97,8 +102,11 @@ def live_server_daphne(django_db_setup, django_db_blocker, tmp_path_factory) -> 
     server.stop()
 
 
-@pytest.fixture
-def driver() -> Iterator:
+DOWNLOADS = Path(tempfile.gettempdir()) / "protostar-downloads"
+
+
+def make_driver(language: str = "en-US", download_dir: Path = DOWNLOADS):
+    """Headless Chromium sending ``Accept-Language: language`` and saving downloads into ``download_dir``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -106,6 +114,14 @@ def driver() -> Iterator:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option(
+        "prefs",
+        {
+            "intl.accept_languages": language,
+            "download.default_directory": str(download_dir),
+            "download.prompt_for_download": False,
+        },
+    )
     for argument in (
         "--headless",
         "--no-sandbox",
@@ -116,15 +132,27 @@ def driver() -> Iterator:
         "--disable-sync",
         "--no-first-run",
         "--window-size=1280,860",
-        "--lang=ko-KR",
+        f"--lang={language}",
         f"--user-data-dir={profile}",
     ):
         options.add_argument(argument)
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     browser.set_page_load_timeout(30)
-    yield browser
+    browser.profile_dir = profile
+    return browser
+
+
+def quit_driver(browser) -> None:
     browser.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    shutil.rmtree(browser.profile_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def driver() -> Iterator:
+    # English: the assertions below read the English interface (the Korean one has its own tests).
+    browser = make_driver("en-US")
+    yield browser
+    quit_driver(browser)
 
 
 @pytest.fixture
@@ -135,9 +163,13 @@ def user(django_user_model):
 @pytest.fixture
 def chat_page(driver, live_server_daphne, user, knowledge_base, chat_worker):
     """A signed-in chat page, reached through the real login form."""
+    return sign_in(driver, live_server_daphne, user)
+
+
+def sign_in(driver, server, user):
     from selenium.webdriver.common.by import By
 
-    driver.get(f"{live_server_daphne.url}/")
+    driver.get(f"{server.url}/")
     assert "/accounts/login/" in driver.current_url  # anonymous users are sent to sign in
     driver.find_element(By.ID, "id_username").send_keys(user.username)
     driver.find_element(By.ID, "id_password").send_keys(PASSWORD)

@@ -170,7 +170,7 @@ def test_warm_up_survives_a_part_that_fails_and_says_which(monkeypatch, caplog):
     def unavailable():
         raise RuntimeError("statistics unavailable")
 
-    monkeypatch.setattr("knowledge.search.load_statistics", unavailable)
+    monkeypatch.setattr("chat.answering.load_statistics", unavailable)
     with caplog.at_level(logging.WARNING, logger="chat.answering"):
         answering.warm_up()
     assert "the search statistics could not be loaded ahead of the first job" in caplog.text

@@ -9,6 +9,7 @@ take over this stack's answers and documents (nor this stack's those of the sess
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -63,19 +64,22 @@ class Proc:
         return self.popen.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind, as when the machine or the OOM killer takes the process."""
-        if self.alive():
-            os.kill(self.popen.pid, signal.SIGKILL)
+        """SIGKILL to the process and its children (a worker's scheduler), as when its container is killed: no
+        clean-up of any kind, and no orphan left running."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
 
     def stop(self) -> None:
         if self.alive():
             self.popen.terminate()
             try:
-                self.popen.wait(20)
+                self.popen.wait(60)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
+        with contextlib.suppress(ProcessLookupError):  # a scheduler child left behind
+            os.killpg(self.popen.pid, signal.SIGKILL)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -144,7 +148,9 @@ class FaultStack:
         log_path = self.log_dir / f"{name}-{len(self.processes)}.log"
         env = {**self.env, **(extra_env or {})}
         with log_path.open("ab") as log:
-            popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            popen = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         proc = Proc(name, popen, log_path)
         self.processes.append(proc)
         return proc

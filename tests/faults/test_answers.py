@@ -11,7 +11,7 @@ from rq import Queue
 
 from tests.faults.stack import FaultStack, Socket, wait_for
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = pytest.mark.timeout(900)
 # About 6 s at 15 tokens/s: long enough to be interrupted mid-stream, Korean and English.
 REPLY = " ".join(f"연차{i} leave{i}" for i in range(45)) + " [S1]."
 RECOVERY_GOAL_SECONDS = 30

@@ -14,7 +14,7 @@ import pytest
 
 from tests.faults.stack import ROOT, FaultStack, wait_for
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(900)
 RECOVERY_GOAL_SECONDS = 30
 
 

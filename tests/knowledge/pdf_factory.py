@@ -231,3 +231,42 @@ def _build_pdf(
     objects.set(pages_tree, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (refs, len(kids)))
     objects.set(catalog, b"<< /Type /Catalog /Pages %d 0 R >>" % pages_tree)
     return objects.serialise(catalog)
+
+
+def korean_font_path() -> str | None:
+    """A font with Hangul (fonts-noto-cjk, installed by scripts/install-browser.sh), or None when there is none."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("fc-match"):
+        return None
+    found = subprocess.run(
+        ["fc-match", "-f", "%{file}", ":lang=ko"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return found if found.endswith((".ttc", ".otf", ".ttf")) else None
+
+
+def make_scanned_pdf(pages: list[str], *, dpi: int = 200, font_path: str | None = None) -> bytes:
+    """Image-only pages, like a scanner's output: each string is drawn as black text on a white A4 bitmap.
+
+    There is no text layer at all (Pillow writes one JPEG per page), so only OCR can read the words.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    font_path = font_path or korean_font_path()
+    if font_path is None:
+        raise RuntimeError("no Korean font installed (fonts-noto-cjk)")
+    scale = dpi / 72
+    font = ImageFont.truetype(font_path, size=round(14 * scale))
+    images = []
+    for page in pages:
+        image = Image.new("L", (round(PAGE_WIDTH * scale), round(PAGE_HEIGHT * scale)), color=255)
+        draw = ImageDraw.Draw(image)
+        y = 60 * scale
+        for line in page.split("\n"):
+            draw.text((LEFT_MARGIN * scale, y), line, font=font, fill=0)
+            y += 24 * scale
+        images.append(image)
+    out = io.BytesIO()
+    images[0].save(out, format="PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return out.getvalue()

@@ -137,10 +137,12 @@ def test_garbage_that_claims_to_be_a_pdf_is_refused_as_damaged():
         extract(b"%PDF-1.7\n" + bytes(range(256)) * 20, PDF, **LIMITS)
 
 
-def test_image_only_pdf_is_refused_as_scanned():
+def test_image_only_pdf_without_ocr_is_refused_as_scanned():
     with pytest.raises(ExtractionError) as caught:
         read(pdf_factory.make_image_only_pdf(2))
-    assert str(caught.value) == "No text could be extracted: the PDF seems to be scanned images. OCR is not supported."
+    assert str(caught.value) == (
+        "No text could be extracted: the PDF seems to be scanned images and OCR is turned off on this server."
+    )
 
 
 def test_pdf_over_the_page_limit_is_refused_with_both_numbers():

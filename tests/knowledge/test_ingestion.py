@@ -76,7 +76,7 @@ def test_reupload_of_identical_bytes_is_reported_as_duplicate(admin_user):
         (lambda: pdf_factory.make_encrypted_pdf([ENGLISH_PAGE]), "locked.pdf", "password"),
         (lambda: pdf_factory.make_truncated_pdf([ENGLISH_PAGE] * 3), "truncated.pdf", "damaged"),
         (lambda: b"%PDF-1.7\n" + bytes(range(256)) * 40, "garbage.pdf", "damaged"),
-        (lambda: pdf_factory.make_image_only_pdf(2), "scan.pdf", "OCR is not supported"),
+        (lambda: pdf_factory.make_image_only_pdf(2), "scan.pdf", "scanned images and OCR found no readable text"),
         (lambda: pdf_factory.make_decompression_bomb_pdf(), "bomb.pdf", ""),
     ],
     ids=["encrypted", "truncated", "garbage", "image-only", "decompression-bomb"],

@@ -61,17 +61,78 @@ def test_full_size_chunks_keep_vectors_and_keywords_in_the_row(monkeypatch, sent
 MIGRATION = "knowledge.migrations.0004_rows_keep_vectors_inline"
 
 
+def _ingest_with_schema_0003(sentence: str) -> None:
+    """What ingestion wrote at migration 0003, through that migration's models (today's have later columns)."""
+    import uuid
+
+    from django.conf import settings
+    from django.db.migrations.loader import MigrationLoader
+    from pgvector import SparseVector
+    from protostar.llm.registry import get_embedder
+
+    from knowledge.chunking import chunk_document, sentence_windows
+    from knowledge.extraction import extract
+    from knowledge.lexical import search_terms_text
+    from knowledge.models import SPARSE_DIMENSIONS
+
+    apps = MigrationLoader(connection).project_state(("knowledge", "0003_chunk_windows_language")).apps
+    old_document, old_chunk, old_window = (
+        apps.get_model("knowledge", name) for name in ("Document", "Chunk", "ChunkWindow")
+    )
+    text = sentence * 40
+    document = old_document.objects.create(
+        title="long",
+        original_filename="long.md",
+        file=f"documents/{uuid.uuid4().hex}",
+        content_type="text/markdown",
+        size=len(text),
+        sha256=uuid.uuid4().hex * 2,
+        status="ready",
+    )
+    drafts = chunk_document(
+        extract(text.encode(), "text/markdown", max_pages=10, max_chars=10**6),
+        target_tokens=settings.CHUNK_TARGET_TOKENS,
+        overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
+    )
+    embedder = get_embedder()
+    for draft, vector in zip(drafts, embedder.embed_passages([d.text for d in drafts]), strict=True):
+        chunk = old_chunk.objects.create(
+            document_id=document.pk,
+            ordinal=draft.ordinal,
+            text=draft.text,
+            char_start=draft.char_start,
+            char_end=draft.char_end,
+            token_count=draft.token_count,
+            embedding=vector,
+            language="ko",
+            search_terms=search_terms_text(draft.text),
+        )
+        spans = sentence_windows(draft.text, target_tokens=settings.SEARCH_WINDOW_TOKENS)
+        texts = [draft.text[start:end] for start, end in spans]
+        dense, sparse = embedder.embed_passages(texts), embedder.embed_passages_sparse(texts)
+        for ordinal, ((start, end), vector_, terms) in enumerate(zip(spans, dense, sparse, strict=True)):
+            old_window.objects.create(
+                chunk_id=chunk.pk,
+                ordinal=ordinal,
+                char_start=start,
+                char_end=end,
+                embedding=vector_,
+                sparse_embedding=SparseVector(terms, SPARSE_DIMENSIONS),
+            )
+
+
 @pytest.fixture
 def old_row_layout(monkeypatch) -> Iterator[None]:
     """A knowledge base ingested before migration 0004; the test migrates forward, and so does the teardown if the
-    test did not get that far (later tests need the whole schema)."""
+    test did not get that far (later tests need the whole schema). Going back to 0003 also unapplies other apps'
+    migrations that need a later knowledge schema, so the teardown migrates every app."""
     call_command("migrate", "knowledge", "0003", verbosity=0)
     try:
-        _ingest_long_document(monkeypatch, KOREAN)
+        _ingest_with_schema_0003(KOREAN)
         assert _out_of_line("knowledge_chunk", ["embedding"])["embedding"] > 0
         yield
     finally:
-        call_command("migrate", "knowledge", verbosity=0)
+        call_command("migrate", verbosity=0)
 
 
 def test_the_migration_rewrites_a_small_knowledge_base(old_row_layout):

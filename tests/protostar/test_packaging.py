@@ -34,7 +34,7 @@ def settings_read() -> set[str]:
 
 
 def test_each_process_kind_runs_the_procfile_command():
-    for kind in KINDS:
+    for kind in PROCFILE:  # the cluster's kinds and any other (the sources' scheduler)
         command = SERVICES[kind]["command"]
         expected = PROCFILE[kind]
         if kind == "web":  # the container listens on all its interfaces; the Procfile's local run on loopback
@@ -65,7 +65,7 @@ def test_app_services_set_only_documented_settings():
         "DJANGO_SUPERUSER_EMAIL",
         "EMBEDDED_POSTGRES_SHARED_BUFFERS",
     }
-    for kind in (*KINDS, "migrate"):
+    for kind in (*PROCFILE, "migrate"):
         for name in SERVICES[kind]["environment"]:
             assert name in known, f"{kind} sets {name}, which .env.example does not document"
 
@@ -82,7 +82,7 @@ def test_every_worker_service_depends_on_the_one_shot_migration():
     migrate = SERVICES["migrate"]
     assert migrate["restart"] == "no"
     assert "manage.py migrate --no-input" in migrate["command"][-1] and "manage.py bootstrap" in migrate["command"][-1]
-    for kind in KINDS:
+    for kind in PROCFILE:
         assert SERVICES[kind]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert SERVICES[kind]["volumes"] == ["metrics:/run/protostar/metrics"]
         assert SERVICES[kind]["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/run/protostar/metrics"
