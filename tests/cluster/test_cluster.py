@@ -60,7 +60,8 @@ async def scrape_while_streaming(cluster, socket: Socket, asked: list[int]) -> d
 
 def test_sockets_on_either_web_node_get_the_answers_of_either_chat_worker(cluster, llm_server, reader):
     cookie = reader.cookie
-    llm_server.script(reply=LONG_REPLY, tokens_per_second=40)
+    # Slow enough that answers are still streaming when a scrape on a busy machine reads the figures.
+    llm_server.script(reply=LONG_REPLY, tokens_per_second=10)
     before = scrape(cluster)
 
     async def scenario() -> tuple[dict[int, dict[str, list]], dict]:
