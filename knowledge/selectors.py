@@ -91,3 +91,8 @@ def document_download_url(*, document: Document, inline: bool = False) -> str:
         parameters={"ResponseContentDisposition": disposition, "ResponseContentType": document.content_type},
         expire=DOWNLOAD_URL_SECONDS,
     )
+
+
+def document_uploader_id(*, document_id: int) -> int | None:
+    """Who uploaded a document (for the ids an ingestion job's log lines carry; ``None`` for command-line uploads)."""
+    return Document.objects.filter(pk=document_id).values_list("uploaded_by_id", flat=True).first()
