@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser ocr clean
+.PHONY: run test services stop status bootstrap migrate lint format bench bench-docs browser balancer cluster ocr clean
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -32,8 +32,15 @@ browser:
 ocr:
 	@./scripts/install-ocr.sh
 
+balancer:
+	@./scripts/install-balancer.sh
+
+# Two web nodes behind haproxy, two chat and two knowledge workers, a summaries worker (CLUSTER_ARGS: --port, …).
+cluster: migrate balancer
+	@$(MANAGE) cluster $(CLUSTER_ARGS)
+
 # The lint runs first, so CI (`make test`) fails on a style fault or a broken layer contract too.
-test: lint browser ocr
+test: lint browser ocr balancer
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: bootstrap

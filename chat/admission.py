@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.services import ChatError
-from protostar import queues
+from protostar import metrics, queues
 from usage.selectors import quota_breach
 
 # One sliding-window log per user: drop entries older than the window, refuse when full (returning how long until
@@ -60,9 +60,13 @@ def rate_key(user_id: int) -> str:
 
 def admit_ask(*, user) -> None:
     """Raise ``Refused`` unless ``user`` may ask now; records the ask against the rate when admitted."""
-    check_open_answers(user=user)
-    check_quota(user=user)
-    record_rate(user=user)
+    try:
+        check_open_answers(user=user)
+        check_quota(user=user)
+        record_rate(user=user)
+    except Refused as refused:
+        metrics.QUOTA_REFUSALS.labels(refused.code).inc()
+        raise
 
 
 def open_answers(*, user) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.utils import timezone
 
 from chat import events, selectors, services, streams
 from chat.admission import Refused, check_quota
@@ -27,6 +28,7 @@ from chat.services import AnswerOutcome, message_context_record
 from chat.watch import Watch, answer_watcher
 from knowledge.search import load_statistics, search_chunks
 from prompts.render import preload_templates
+from protostar import metrics
 from protostar.llm.base import LLMError, SinkChatModel, get_chat_model, get_embedder
 from protostar.tokens import count_tokens
 
@@ -49,6 +51,7 @@ def answer_message(*, message_id: int) -> str | None:
         return None
     # Watched from the lease on: retrieval under load can outlast a lease that only streaming renewed.
     watch = answer_watcher().watch(owner)
+    metrics.ANSWERS_IN_FLIGHT.inc()
     try:
         message = services.message_claim(message_id=message_id, attempt_id=owner.attempt_id)
         if message is None:
@@ -61,6 +64,7 @@ def answer_message(*, message_id: int) -> str | None:
         logger.warning("message %s: attempt %s stopped: %s", message_id, owner.attempt_id, exc)
         return None
     finally:
+        metrics.ANSWERS_IN_FLIGHT.dec()
         answer_watcher().forget(watch)
         with contextlib.suppress(*streams.REDIS_UNAVAILABLE):  # the lease then lapses on its own
             owner.release()
@@ -146,7 +150,16 @@ def _finish(message: Message, owner: streams.AnswerStream, outcome: AnswerOutcom
         )
     if outcome.status == Message.Status.COMPLETE:
         services.memory_update_request(conversation_id=message.conversation_id)
+    _observe(message, outcome)
     return outcome.status
+
+
+def _observe(message: Message, outcome: AnswerOutcome) -> None:
+    metrics.ANSWERS.labels(outcome.status).inc()
+    metrics.ANSWER_DURATION.observe((timezone.now() - message.created_at).total_seconds())
+    if outcome.first_token_at is not None:
+        metrics.ANSWER_TTFT.observe(max(0.0, (outcome.first_token_at - message.created_at).total_seconds()))
+    metrics.TOKENS_STREAMED.inc(outcome.completion_tokens or 0)
 
 
 def _store(message_id: int, owner: streams.AnswerStream, outcome: AnswerOutcome, watch: Watch) -> bool:

@@ -206,6 +206,15 @@ def conversations_page(*, user: AbstractBaseUser):
     return Conversation.objects.filter(owner=user).order_by("-updated_at", "-id")
 
 
+def message_owner_id(*, message_id: int) -> int | None:
+    """Whose conversation a message is in (for the ids a job's log lines carry)."""
+    return Message.objects.filter(pk=message_id).values_list("conversation__owner_id", flat=True).first()
+
+
+def conversation_owner_id(*, conversation_id: int) -> int | None:
+    return Conversation.objects.filter(pk=conversation_id).values_list("owner_id", flat=True).first()
+
+
 SEARCH_MAX_CHARS = 200
 SNIPPET_RADIUS = 60
 

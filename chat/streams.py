@@ -8,6 +8,7 @@ append, and Redis computes the next seq inside the same script, so two runs of o
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat import events
-from protostar import aio, queues
+from protostar import aio, metrics, queues
 
 # KEYS: lease, stream, live channel. ARGV: attempt id, ttl seconds, event type, JSON data. Returns the seq, or -1 when
 # fenced out. The entry is also published (``seq type data``) for the sockets that follow the answer live.
@@ -130,16 +131,19 @@ class AsyncAppender:
 
     def write_now(self, text: str) -> None:
         """The same from a thread (models iterated by the job thread, such as the offline one)."""
+        started = time.perf_counter()
         self.owner.append(events.TOKEN, events.token_data(text))
-        self._written(text)
+        self._written(text, started)
 
-    def _written(self, text: str) -> None:
+    def _written(self, text: str, started: float) -> None:
+        metrics.TOKEN_RELAY.observe(time.perf_counter() - started)
         self.first_written_at = self.first_written_at or timezone.now()
         self.parts.append(text)
 
     async def write(self, text: str) -> None:
+        started = time.perf_counter()
         await self.owner.append_async(events.TOKEN, events.token_data(text))
-        self._written(text)
+        self._written(text, started)
 
 
 _async_clients = aio.loop_cache()

@@ -34,7 +34,7 @@ from chat.recovery import answers_reconcile
 from knowledge.query_embedding import lower_priority
 from protostar.periodic import Periodic
 from protostar.startup import freeze_startup_objects
-from protostar.workers import OutageTolerantMixin
+from protostar.workers import ObservedWorker, OutageTolerantMixin
 
 # How often a worker with every slot busy still sends its heartbeat (its key expires after worker_ttl + 60 s).
 SLOT_WAIT_SECONDS = 5.0
@@ -44,7 +44,7 @@ SLOT_WAIT_SECONDS = 5.0
 HEARTBEAT_INTERVAL_SECONDS = 1.0
 
 
-class ThreadedWorker(OutageTolerantMixin, SimpleWorker):
+class ThreadedWorker(ObservedWorker, OutageTolerantMixin, SimpleWorker):
     # SIGALRM only reaches the main thread; the timer penalty raises the timeout inside the job's own thread.
     death_penalty_class = TimerDeathPenalty
 

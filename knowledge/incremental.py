@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 
 from knowledge.chunking import ChunkDraft
 from knowledge.models import Chunk, ChunkWindow, Document
@@ -38,12 +39,19 @@ def content_hash(fingerprint: str, text: str) -> str:
     return hashlib.sha256(f"{fingerprint}\x00{text}".encode()).hexdigest()
 
 
-def plan_reuse(document: Document, drafts: list[ChunkDraft], hashes: list[str], *, reuse: bool) -> ReusePlan:
-    """Split ``drafts`` (with their ``hashes``) into chunks already stored for ``document`` and chunks to embed."""
+def plan_reuse(
+    document: Document, drafts: list[ChunkDraft], hashes: list[str], *, reuse: bool, with_windows: bool = False
+) -> ReusePlan:
+    """Split ``drafts`` (with their ``hashes``) into chunks already stored for ``document`` and chunks to embed.
+
+    With windows on, a stored chunk without windows (ingested before windows existed, or its windows lost) is
+    embedded again rather than kept: keeping it would keep it without windows for ever (``reprocess --stale``)."""
     plan = ReusePlan()
     stored: dict[str, list[int]] = defaultdict(list)
     if reuse:
         rows = Chunk.objects.filter(document_id=document.pk).exclude(content_hash="").order_by("ordinal")
+        if with_windows:
+            rows = rows.filter(Exists(ChunkWindow.objects.filter(chunk_id=OuterRef("pk"))))
         for chunk_id, digest in rows.values_list("pk", "content_hash"):
             stored[digest].append(chunk_id)
     for draft, digest in zip(drafts, hashes, strict=True):

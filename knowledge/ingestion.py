@@ -85,7 +85,9 @@ def _embed_and_swap(document: Document, drafts: list[ChunkDraft], page_count: in
     with_windows = settings.SEARCH_WINDOW_WEIGHT > 0 or sparse is not None
     fingerprint = embedding_fingerprint(embedder, sparse, with_windows=with_windows)
     hashes = [content_hash(fingerprint, passage_text(document, draft)) for draft in drafts]
-    plan = plan_reuse(document, drafts, hashes, reuse=document.embedding_model == embedder.model_name)
+    plan = plan_reuse(
+        document, drafts, hashes, reuse=document.embedding_model == embedder.model_name, with_windows=with_windows
+    )
     by_ordinal = dict(zip((draft.ordinal for draft in drafts), hashes, strict=True))
     chunks, windows = _embed(document, plan, by_ordinal, fingerprint, with_windows=with_windows, total=len(drafts))
     chunks_replace(

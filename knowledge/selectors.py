@@ -125,3 +125,8 @@ def groups_named(names: list[str]) -> tuple[list, list[str]]:
 
     groups = list(Group.objects.filter(name__in=set(names)))
     return groups, sorted(set(names) - {group.name for group in groups})
+
+
+def document_uploader_id(*, document_id: int) -> int | None:
+    """Who uploaded a document (for the ids an ingestion job's log lines carry; ``None`` for command-line uploads)."""
+    return Document.objects.filter(pk=document_id).values_list("uploaded_by_id", flat=True).first()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from botocore.exceptions import BotoCoreError
 from django.conf import settings
@@ -12,8 +13,10 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from knowledge.ingestion import document_ingest
+from knowledge.models import Document
 from knowledge.recovery import ingestion_lease
 from knowledge.services import document_mark_failed
+from protostar import metrics
 from protostar.llm.base import LLMError
 
 logger = logging.getLogger(__name__)
@@ -27,7 +30,11 @@ def ingest_document(document_id: int) -> str:
         if not held:
             logger.info("document %s is being processed by a live run; this run backs off", document_id)
             return "skipped"
-        return _ingest(document_id)
+        started = time.perf_counter()
+        status = _ingest(document_id)
+    metrics.INGESTION_DURATION.observe(time.perf_counter() - started)
+    metrics.INGESTED_DOCUMENTS.labels(status).inc()
+    return status
 
 
 def _ingest(document_id: int) -> str:
@@ -47,7 +54,12 @@ def _ingest(document_id: int) -> str:
         logger.exception("ingesting document %s failed", document_id)
         document_mark_failed(document_id=document_id, reason=_readable(exc))
         return "failed"
-    return document.status if document else "skipped"
+    if document is None:
+        return "skipped"
+    if document.status == Document.Status.READY:
+        metrics.INGESTED_PAGES.inc(document.page_count or 1)
+        logger.info("document %s ingested: %s pages, %s chunks", document_id, document.page_count, document.chunk_count)
+    return document.status
 
 
 def sync_source(source_id: int) -> str:

@@ -17,10 +17,10 @@ from protostar.llm.base import get_embedder
 from protostar.periodic import Periodic
 from protostar.startup import freeze_startup_objects
 from protostar.tokens import count_tokens
-from protostar.workers import OutageTolerantMixin
+from protostar.workers import ObservedWorker, OutageTolerantMixin
 
 
-class KnowledgeWorker(OutageTolerantMixin, SimpleWorker):
+class KnowledgeWorker(ObservedWorker, OutageTolerantMixin, SimpleWorker):
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)
         warm_up()

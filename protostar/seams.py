@@ -39,12 +39,14 @@ _getters: list[Any] = []
 _watched: set[str] = set(VENDOR_SETTINGS)
 
 
-def seam(setting: str, protocol: type[T]) -> Callable[[], T]:
-    """A cached getter for the implementation named by ``setting`` (``protocol`` types what it returns)."""
+def seam(setting: str, protocol: type[T], *, wrap: Callable[[T], T] | None = None) -> Callable[[], T]:
+    """A cached getter for the implementation named by ``setting`` (``protocol`` types what it returns); ``wrap``,
+    when given, is applied once to each built implementation (e.g. to time its calls, whatever the backend)."""
 
     @cache
     def get() -> T:
-        return import_string(getattr(settings, setting))()
+        built = import_string(getattr(settings, setting))()
+        return wrap(built) if wrap is not None else built
 
     get.__doc__ = f"The implementation named by ``{setting}``, built on first use."
     _getters.append(get)

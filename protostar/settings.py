@@ -6,12 +6,16 @@ embedded services launcher (``manage.py services up``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from protostar.logs import logging_config
+from protostar.prometheus import configure as configure_metrics
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -105,6 +109,7 @@ INSTALLED_APPS = [
     "channels",
     "django_rq",
     "ninja",
+    "django_prometheus",
     "protostar",
     "accounts",
     "knowledge",
@@ -117,6 +122,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -128,8 +134,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "protostar.middleware.ContentSecurityPolicyMiddleware",
-    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    # After the others, as django-axes asks: it turns a locked-out login into its 429 page (only the metrics'
+    # closing middleware, which must see every response, comes later).
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "protostar.urls"
@@ -264,14 +272,26 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_SECURE = HTTPS
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": _str("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "botocore": {"level": "WARNING"}},
-}
+# JSON lines by default (one object per line, with the job's message/document and user ids); "plain" for reading.
+LOG_FORMAT = _str("LOG_FORMAT", "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}.")
+LOGGING = logging_config(level=_str("LOG_LEVEL", "INFO"), fmt=LOG_FORMAT)
+
+# --- Metrics (Prometheus, GET /metrics) ---------------------------------------------------------------------
+# Every process of one host writes its figures to files in this folder and /metrics merges them.
+PROMETHEUS_MULTIPROC_DIR = _str("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "metrics"))
+configure_metrics(PROMETHEUS_MULTIPROC_DIR)
+# Who may scrape: a bearer token, or addresses in these networks (CIDR). Neither set: nobody.
+METRICS_TOKEN = _str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = _typed(env.list, "METRICS_ALLOWED_NETWORKS", [])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS has an invalid network {_network!r}: {exc}") from exc
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters (or unset).")
 
 # --- Vendors: chosen by dotted path ------------------------------------------------------------------------
 LLM_BASE_URL = _str("LLM_BASE_URL", "")

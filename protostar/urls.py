@@ -7,12 +7,14 @@ from django.utils.translation import gettext_lazy as _
 
 from protostar import views
 from protostar.api.main import api, openai_api
+from protostar.metrics import views as metrics_views
 
 admin.site.site_header = _("Protostar administration")
 admin.site.site_title = "Protostar"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_views.metrics, name="metrics"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

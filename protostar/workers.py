@@ -1,4 +1,5 @@
-"""What every worker class here shares: it outlives a Redis restart.
+"""What every worker class here shares: it outlives a Redis restart, and it is observed (``ObservedWorker``: the
+job's ids on every log line, failure and retry counts).
 
 rq's work loop retries a lost connection only while it waits for a job; a Redis error anywhere else (the suspension
 check, a heartbeat, the maintenance pass, recording a job's end) ends the loop and the worker process with it. These
@@ -13,7 +14,12 @@ import time
 
 import redis
 from django.db import connections
+from rq.job import Job
+from rq.queue import Queue
 from rq.worker import SimpleWorker as RQSimpleWorker
+
+from protostar import metrics
+from protostar.logs import job_subject, log_context
 
 logger = logging.getLogger(__name__)
 REDIS_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
@@ -60,5 +66,22 @@ class OutageTolerantMixin:
             connections.close_all()
 
 
-class SimpleWorker(OutageTolerantMixin, RQSimpleWorker):
-    """rq's ``SimpleWorker`` that survives a Redis restart (the summaries and default queues)."""
+class ObservedWorker:
+    """A mixin for ``rq.worker.BaseWorker`` subclasses (it must come first in the bases)."""
+
+    def perform_job(self, job: Job, queue: Queue, execution) -> bool:
+        # The whole run, including rq's own lines about it and the failure handling, carries the job's ids.
+        with log_context(job_id=job.id, queue=queue.name, **job_subject(job.func_name, tuple(job.args or ()))):
+            return super().perform_job(job, queue, execution)  # type: ignore[misc]
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args, **kwargs) -> None:
+        stopped = getattr(self, "_stopped_job_id", None) == job.id
+        if job.should_retry and not stopped:
+            metrics.JOBS_RETRIED.labels(queue.name).inc()
+        else:
+            metrics.JOBS_FAILED.labels(queue.name).inc()
+        super().handle_job_failure(job, queue, *args, **kwargs)  # type: ignore[misc]
+
+
+class SimpleWorker(ObservedWorker, OutageTolerantMixin, RQSimpleWorker):
+    """rq's ``SimpleWorker`` that survives a Redis restart and is observed (the summaries and default queues)."""

@@ -16,12 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 KEEP_SERVERS_VARIABLE = "PROTOSTAR_KEEP_TEST_SERVERS"
 os.environ.setdefault("PROTOSTAR_DATA_DIR", str(ROOT / ".data" / "test"))
 
+from protostar.prometheus import clear  # noqa: E402
 from protostar.services.launcher import Launcher  # noqa: E402
 
 _launcher = Launcher(Path(os.environ["PROTOSTAR_DATA_DIR"]))
 # Servers found running were kept by an earlier session (or belong to a session still running): not ours to stop.
 _found_running = [status.name for status in _launcher.status() if status.state == "running"]
 _launcher.up()
+# Metrics files of an earlier session's processes would be merged into this one's scrapes.
+_metrics = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(os.environ["PROTOSTAR_DATA_DIR"]) / "metrics")
+if _metrics.is_dir():
+    clear(str(_metrics))
 
 
 def keep_servers() -> bool:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 from django.conf import settings
 
+from protostar.llm.timing import timed_embedder
 from protostar.seams import seam
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ class ChatModel(Protocol):
         ...
 
 
-get_embedder = seam("EMBEDDER_BACKEND", Embedder)
+get_embedder = seam("EMBEDDER_BACKEND", Embedder, wrap=timed_embedder)
 get_chat_model = seam("CHAT_MODEL_BACKEND", ChatModel)
 
 

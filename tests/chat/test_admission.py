@@ -156,14 +156,17 @@ def test_a_queued_answer_over_the_quota_fails_before_retrieval_and_the_model(ali
     assert kinds == ["error"]  # no sources: nothing was retrieved, no model was asked
 
 
-def test_one_users_flood_waits_in_their_backlog_behind_another_users_question(alice, bob, settings, no_chat_jobs):
+def test_one_users_flood_waits_in_their_backlog_behind_another_users_question(alice, bob, settings, monkeypatch):
     settings.CHAT_USER_ACTIVE_ANSWERS = 2
+    # What the dispatch hands to the shared queue, in order (the session's chat worker would take real jobs).
+    handed: list[int] = []
+    monkeypatch.setattr(dispatch, "_enqueue", lambda message_ids, user_id: handed.extend(message_ids))
     flood = [dispatch_one(alice, f"flood {i}") for i in range(6)]
     assert dispatch.backlog_length(user_id=alice.pk) == 4
     single = dispatch_one(bob, "한 가지 질문")
 
     def queued() -> list[int]:
-        return [job.args[0] for job in no_chat_jobs.get_jobs()]
+        return list(handed)
 
     assert queued() == [flood[0], flood[1], single]
     # One of alice's answers ends: her next question takes its slot, behind bob's.

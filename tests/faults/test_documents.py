@@ -19,9 +19,10 @@ RECOVERY_GOAL_SECONDS = 30
 
 
 def long_document(folder: Path, name: str) -> Path:
-    """A Markdown handbook of a few sections, Korean and English: several embedding batches long."""
+    """A Markdown handbook of a dozen sections, Korean and English: several embedding batches long, so it is still
+    being processed when the test looks (a short one could be ready before ``ingest`` returns)."""
     sections = []
-    for index in range(3):
+    for index in range(12):
         korean = f"제{index}조 근무 규정. 직원은 매월 1.5일의 유급휴가를 받으며 연간 최대 18일까지 적립됩니다. " * 3
         english = f"Section {index}. Employees may work remotely up to three days a week with approval. " * 3
         sections.append(f"## 규정 {index} Rules {index}\n\n{korean}\n\n{english}\n")

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import importlib
 import logging
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from pgvector import SparseVector
 
+from knowledge.chunking import chunk_document, sentence_windows
+from knowledge.extraction import extract
 from knowledge.ingestion import document_ingest
-from knowledge.models import Chunk, ChunkWindow
+from knowledge.lexical import search_terms_text
+from knowledge.models import SPARSE_DIMENSIONS, Chunk, ChunkWindow
 from knowledge.services import document_upload
+from protostar.llm.base import get_embedder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,18 +71,6 @@ MIGRATION = "knowledge.migrations.0004_rows_keep_vectors_inline"
 
 def _ingest_with_schema_0003(sentence: str) -> None:
     """What ingestion wrote at migration 0003, through that migration's models (today's have later columns)."""
-    import uuid
-
-    from django.conf import settings
-    from django.db.migrations.loader import MigrationLoader
-    from pgvector import SparseVector
-    from protostar.llm.registry import get_embedder
-
-    from knowledge.chunking import chunk_document, sentence_windows
-    from knowledge.extraction import extract
-    from knowledge.lexical import search_terms_text
-    from knowledge.models import SPARSE_DIMENSIONS
-
     apps = MigrationLoader(connection).project_state(("knowledge", "0003_chunk_windows_language")).apps
     old_document, old_chunk, old_window = (
         apps.get_model("knowledge", name) for name in ("Document", "Chunk", "ChunkWindow")

@@ -111,6 +111,9 @@ def _session_with_bootstrap(tmp_path, data_dir, **env) -> subprocess.CompletedPr
     environment = {**os.environ, "PROTOSTAR_DATA_DIR": str(data_dir), **env}
     if not env:
         environment.pop("PROTOSTAR_KEEP_TEST_SERVERS", None)
+    # This session's metrics directory (set in the environment by the settings): the inner session would clear it
+    # at its start, under this process's open metric files. It keeps its own beside its data.
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.bootstrap"]
     command += ["-c", os.devnull, "--rootdir", str(tmp_path), str(tmp_path / "test_nothing.py")]
     return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=170)

@@ -1,0 +1,38 @@
+"""The embedder's calls timed into ``protostar_embedder_seconds``, whatever the backend."""
+
+from __future__ import annotations
+
+import time
+from functools import wraps
+from typing import Any, TypeVar
+
+from protostar import metrics
+
+T = TypeVar("T")
+
+# The embedder's calls and the kind each is reported as in ``protostar_embedder_seconds``.
+TIMED_EMBEDDER_CALLS = {
+    "embed_query": "query",
+    "embed_passages": "passages",
+    "embed_query_sparse": "query_sparse",
+    "embed_passages_sparse": "passages_sparse",
+}
+
+
+def timed_embedder(embedder: T) -> T:
+    """Time every embedder call into the latency histogram (instance attributes shadow the methods, so
+    ``isinstance`` checks against the Protocols still see the same object)."""
+    for name, kind in TIMED_EMBEDDER_CALLS.items():
+        method = getattr(embedder, name, None)
+        if method is None:
+            continue
+
+        def timed(*args: Any, _method: Any = method, _kind: str = kind, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                metrics.EMBEDDER_LATENCY.labels(_kind).observe(time.perf_counter() - started)
+
+        setattr(embedder, name, wraps(method)(timed))
+    return embedder
