@@ -21,16 +21,17 @@ TIMED_EMBEDDER_CALLS = {
 
 def timed_embedder(embedder: T) -> T:
     """Time every embedder call into the latency histogram (instance attributes shadow the methods, so
-    ``isinstance`` checks against the Protocols still see the same object)."""
+    ``isinstance`` checks against the Protocols still see the same object). Each call looks its method up on the
+    class when it runs, so a method replaced on the class later (a test's patch) is the one timed and called."""
     for name, kind in TIMED_EMBEDDER_CALLS.items():
         method = getattr(embedder, name, None)
         if method is None:
             continue
 
-        def timed(*args: Any, _method: Any = method, _kind: str = kind, **kwargs: Any) -> Any:
+        def timed(*args: Any, _name: str = name, _kind: str = kind, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return _method(*args, **kwargs)
+                return getattr(type(embedder), _name)(embedder, *args, **kwargs)
             finally:
                 metrics.EMBEDDER_LATENCY.labels(_kind).observe(time.perf_counter() - started)
 
