@@ -28,10 +28,13 @@ def timed_embedder(embedder: T) -> T:
         if method is None:
             continue
 
-        def timed(*args: Any, _name: str = name, _kind: str = kind, **kwargs: Any) -> Any:
+        def timed(*args: Any, _name: str = name, _kind: str = kind, _method: Any = method, **kwargs: Any) -> Any:
+            on_class = getattr(type(embedder), _name, None)
             started = time.perf_counter()
             try:
-                return getattr(type(embedder), _name)(embedder, *args, **kwargs)
+                if on_class is None:  # set on the instance itself, not a method of its class
+                    return _method(*args, **kwargs)
+                return on_class(embedder, *args, **kwargs)
             finally:
                 metrics.EMBEDDER_LATENCY.labels(_kind).observe(time.perf_counter() - started)
 
