@@ -67,7 +67,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not await sockets.socket_register(self.redis, user_id=user.pk, socket_id=self.socket_id):
+        if not await self._register_socket(user):
             limit = settings.CHAT_MAX_SOCKETS_PER_USER
             detail = f"You have {limit} chat windows open already; close one and reconnect."
             await self.send_event(events.error(code="too_many_sockets", detail=detail))
@@ -76,6 +76,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         self._sockets_of.setdefault(user.pk, weakref.WeakSet()).add(self)
         self.session_watch = asyncio.create_task(self._watch_session())
+
+    async def _register_socket(self, user) -> bool:
+        """Count this socket against the user's cap; with Redis unreachable (restarting, a stale pooled connection)
+        the socket is let in uncounted rather than failing the handshake: the cap is a bound, not a lock."""
+        try:
+            return await sockets.socket_register(self.redis, user_id=user.pk, socket_id=self.socket_id)
+        except streams.REDIS_UNAVAILABLE:
+            logger.warning("counting a chat socket failed (Redis unavailable); letting it in", exc_info=True)
+            return True
 
     async def _watch_session(self) -> None:
         """Close the socket once its session no longer signs the user in; keep it counted while it does."""
