@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import django_rq
@@ -20,7 +21,9 @@ from django.conf import settings
 from django.db import transaction
 from django_rq.queues import DjangoRQ
 from rq import Retry
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 
 _lock = threading.Lock()
 _clients: dict[tuple[int, str], redis.Redis] = {}
@@ -75,7 +78,21 @@ class JobKind:
         job = Job.fetch_many([self.job_id(*args)], connection=connection(self.queue))[0]
         if job is None or job.get_status(refresh=False) not in _LIVE_STATUSES:
             return None
+        if job.get_status(refresh=False) == JobStatus.SCHEDULED and self._overdue(job):
+            return None
         return job
+
+    def _overdue(self, job: Job) -> bool:
+        """A retry scheduled long ago that no scheduler has queued (its scheduler died with a killed worker, and the
+        next worker cannot take the scheduler's lock before it lapses): it will not run by itself."""
+        registry = ScheduledJobRegistry(self.queue, connection=connection(self.queue))
+        try:
+            due = registry.get_scheduled_time(job)
+        except NoSuchJobError:
+            return True
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - due).total_seconds() > SCHEDULED_OVERDUE_SECONDS
 
     def _send(self, args: tuple[Any, ...]) -> Job:
         options: dict[str, Any] = {"job_timeout": getattr(settings, self.timeout_setting)}
@@ -90,4 +107,6 @@ class JobKind:
         return queue.enqueue(self.function, *args, **options)
 
 
+# A scheduled retry this late is taken as lost (rq's schedulers move due jobs every second or so).
+SCHEDULED_OVERDUE_SECONDS = 30
 _LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
