@@ -85,7 +85,7 @@ class JobKind:
     def _overdue(self, job: Job) -> bool:
         """A retry scheduled long ago that no scheduler has queued (its scheduler died with a killed worker, and the
         next worker cannot take the scheduler's lock before it lapses): it will not run by itself."""
-        registry = ScheduledJobRegistry(self.queue, connection=connection(self.queue))
+        registry = ScheduledJobRegistry(job.origin, connection=connection(self.queue))
         try:
             due = registry.get_scheduled_time(job)
         except NoSuchJobError:

@@ -70,3 +70,32 @@ def test_a_job_kind_queues_after_the_commit_with_its_timeout_and_retry_policy(se
         assert job.func_name == "protostar.jobs.probe" and job.args == (marker,)
     finally:
         job.delete()
+
+
+def test_a_retry_long_overdue_that_no_scheduler_queued_counts_as_lost(settings):
+    from datetime import UTC, datetime, timedelta
+
+    from protostar import queues
+    from protostar.queues import SCHEDULED_OVERDUE_SECONDS, JobKind
+
+    settings.PROBE_JOB_TIMEOUT = 30
+    kind = JobKind(
+        queue="default",
+        function="protostar.jobs.probe",
+        timeout_setting="PROBE_JOB_TIMEOUT",
+        job_id=lambda label: label,
+    )
+    # Scheduled on a queue no worker serves, so no scheduler moves the jobs while the test looks at them.
+    queue = Queue(f"probe-overdue-{uuid.uuid4().hex}", connection=queues.connection("default"))
+    late, soon = f"late-{uuid.uuid4().hex}", f"soon-{uuid.uuid4().hex}"
+    now = datetime.now(UTC)
+    jobs = [
+        queue.enqueue_at(now - timedelta(seconds=SCHEDULED_OVERDUE_SECONDS + 60), "protostar.jobs.probe", job_id=late),
+        queue.enqueue_at(now + timedelta(hours=1), "protostar.jobs.probe", job_id=soon),
+    ]
+    try:
+        assert kind.queued_job(late) is None, "a retry due a minute ago that nothing queued will not run by itself"
+        assert kind.queued_job(soon) is not None
+    finally:
+        for job in jobs:
+            job.delete()
