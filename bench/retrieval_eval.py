@@ -35,13 +35,21 @@ import json
 import statistics
 import sys
 import time
-import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.golden_set import (
+    KINDS,
+    LANGS,
+    CorpusFile,
+    GoldenSetError,
+    Question,
+    load_corpus,
+    load_questions,
+    nfc,
+)
 from bench.stack import prepare
 
 ROOT = prepare("bench-golden")
@@ -61,11 +69,7 @@ from protostar.llm.base import get_embedder  # noqa: E402
 
 BENCH_USER = "bench-retrieval"
 MODES = ("vector", "window", "keyword", "sparse", "hybrid")
-KINDS = ("direct", "paraphrase", "cross-lingual", "keyword")
-LANGS = ("ko", "en")
 CUTOFFS = (1, 5, 10)
-MAX_SNIPPET_CHARS = 60
-PAGE_BREAK = "<<<PAGE>>>"
 SEARCH_SETTINGS = (
     "SEARCH_RRF_K",
     "SEARCH_VECTOR_WEIGHT",
@@ -82,114 +86,6 @@ SWEEP_GRID = {
     "SEARCH_KEYWORD_WEIGHT": (0.5, 0.75, 1.0, 1.5),
     "SEARCH_CANDIDATES": (50, 100),
 }
-
-
-class GoldenSetError(SystemExit):
-    """The golden set itself is wrong: stop before measuring anything."""
-
-    def __init__(self, problems: list[str]) -> None:
-        lines = "\n".join(f"  - {p}" for p in problems[:60])
-        more = f"\n  … and {len(problems) - 60} more" if len(problems) > 60 else ""
-        super().__init__(f"GOLDEN SET INVALID ({len(problems)} problem(s)):\n{lines}{more}")
-
-
-# --- corpus and questions ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class CorpusFile:
-    name: str  # the file name documents are uploaded as; questions refer to it
-    data: bytes
-    text: str  # the source text, for checking snippets
-
-
-@dataclass
-class Question:
-    id: str
-    question: str
-    lang: str
-    kind: str
-    document: str
-    snippet: str = ""
-    ranks: dict[str, int | None] = field(default_factory=dict)  # mode -> rank of the first correct hit
-    top: dict[str, SearchHit | None] = field(default_factory=dict)
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
-def load_corpus(corpus_dir: Path) -> dict[str, CorpusFile]:
-    if not corpus_dir.is_dir():
-        raise GoldenSetError([f"corpus folder {corpus_dir} does not exist"])
-    files: dict[str, CorpusFile] = {}
-    for path in sorted(p for p in corpus_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
-        data = path.read_bytes()
-        files[path.name] = CorpusFile(path.name, data, nfc(data.decode("utf-8")))
-    pdf_dir = corpus_dir / "pdf-source"
-    if pdf_dir.is_dir():
-        from tests.knowledge.pdf_factory import make_pdf
-
-        for path in sorted(pdf_dir.glob("*.txt")):
-            source = nfc(path.read_text(encoding="utf-8"))
-            pages = [page.strip("\n") for page in source.split(PAGE_BREAK)]
-            name = f"{path.stem}.pdf"
-            files[name] = CorpusFile(name, make_pdf(pages), "\n".join(pages))
-    if not files:
-        raise GoldenSetError([f"corpus folder {corpus_dir} holds no documents"])
-    return files
-
-
-def load_questions(path: Path, corpus: dict[str, CorpusFile]) -> list[Question]:
-    problems: list[str] = []
-    questions: list[Question] = []
-    seen: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not JSON ({exc})")
-            continue
-        missing = [key for key in ("id", "question", "lang", "kind", "document") if not row.get(key)]
-        if missing:
-            problems.append(f"{where}: missing {', '.join(missing)}")
-            continue
-        question = Question(
-            id=str(row["id"]),
-            question=nfc(row["question"]),
-            lang=row["lang"],
-            kind=row["kind"],
-            document=row["document"],
-            snippet=nfc(row.get("snippet") or ""),
-        )
-        where = f"{where} ({question.id})"
-        if question.id in seen:
-            problems.append(f"{where}: duplicate id")
-        seen.add(question.id)
-        if question.lang not in LANGS:
-            problems.append(f"{where}: lang {question.lang!r} is not one of {LANGS}")
-        if question.kind not in KINDS:
-            problems.append(f"{where}: kind {question.kind!r} is not one of {KINDS}")
-        doc = corpus.get(question.document)
-        if doc is None:
-            problems.append(f"{where}: document {question.document!r} is not in the corpus")
-        elif question.snippet:
-            if len(question.snippet) > MAX_SNIPPET_CHARS:
-                problems.append(f"{where}: snippet is {len(question.snippet)} chars (max {MAX_SNIPPET_CHARS})")
-            if question.snippet not in doc.text:
-                problems.append(f"{where}: snippet {question.snippet!r} is not a substring of {question.document}")
-        questions.append(question)
-    if problems:
-        raise GoldenSetError(problems)
-    if not questions:
-        raise GoldenSetError([f"{path} holds no questions"])
-    return questions
-
-
-# --- ingestion --------------------------------------------------------------------------------------------------
 
 
 def bench_user():
