@@ -404,7 +404,6 @@ function handleEvent(event) {
   if (!answer) return; // an answer of a view the user has left
   const before = answer.status;
   applyStreamEvent(answer, event);
-  announceProgress(answer, before);
   if (FINAL.has(answer.status)) {
     paint(answer);
     updateComposer();
@@ -412,6 +411,8 @@ function handleEvent(event) {
     thread.schedulePaint(answer, () => book.paintOptions(answer));
     if (event.type === "sources" || event.type === "reset") updateComposer();
   }
+  // After the final paint, so the finished answer is read out whole, not the last frame painted while streaming.
+  announceProgress(answer, before);
 }
 
 // Screen readers hear that an answer is being written, then the finished answer once (not every token).
