@@ -112,10 +112,11 @@ class AcceptedOut(Schema):
 
 
 @router.post("/ask", response={202: AcceptedOut, 429: ErrorOut, **ERRORS}, summary="Ask a question")
-def ask(request: HttpRequest, body: AskIn):
-    """Stores the question and queues its answer; returns at once with the ids (like the socket's ``accepted``)."""
+async def ask(request: HttpRequest, body: AskIn):
+    """Stores the question and queues its answer; returns at once with the ids (like the socket's ``accepted``).
+    Async with its writes in the thread pool, as the socket's ask: concurrent asks do not wait on each other."""
     require_scope(request, "ask")
-    result = services.conversation_ask(
+    result = await relay.database(services.conversation_ask)(
         user=request.auth, content=body.content, conversation_id=body.conversation, client_id=body.client_id
     )
     return 202, AcceptedOut(
@@ -168,7 +169,7 @@ async def message_events(
     after_seq: int = Query(0, ge=0, le=MAX_ID),
     last_event_id: int | None = Header(None, alias="Last-Event-ID", ge=0, le=MAX_ID),
 ):
-    await relay.database(require_scope)(request, "read")
+    require_scope(request, "read")
     message = await relay.database(selectors.assistant_message_get_for_user)(message_id=message_id, user=request.auth)
     if message is None:
         raise Refused(404, "not_found", f"Message {message_id} does not exist.")

@@ -132,7 +132,7 @@ def _turns(body: ChatCompletionIn) -> list[completions.Turn]:
     summary="Answer the last user message (streaming with `stream: true`)",
 )
 async def chat_completion(request: HttpRequest, body: ChatCompletionIn):
-    await relay.database(require_scope)(request, "ask")
+    require_scope(request, "ask")
     turns = _turns(body)
     accepted = await relay.database(completions.completion_ask)(user=request.auth, turns=turns)
     completion_id = f"chatcmpl-{accepted.message_id}"

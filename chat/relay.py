@@ -8,7 +8,6 @@ follow through lost Redis or database connections (retried with backoff from the
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator
@@ -16,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
-from channels.db import DatabaseSyncToAsync
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext as _
 
 from chat import events, live, selectors, streams
 from chat.models import Message
+from protostar.aio import database
 
 # How long a follower waits for a published entry before it reads the stream itself (and checks whether the answer
 # ended without a live stream).
@@ -41,23 +40,6 @@ class Cursor:
 
     last: int
     ended_in_database: bool = False
-
-
-def database(func):
-    """Run ORM work in the thread pool, not on the one shared thread: asks from many sockets then proceed in parallel
-    (at 100 concurrent asks, ``accepted`` came several times sooner: docs/benchmarks.md)."""
-
-    @functools.wraps(func)
-    def returning_the_connection(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        finally:
-            # Here, inside the call's own context (a copy of the socket's, where the connection was opened): the
-            # wrapper's clean-up runs outside it and does not always see the connection, and one not given back is
-            # a pool slot lost for good (seen in the chat tests: one connection per answered socket).
-            close_old_connections()
-
-    return DatabaseSyncToAsync(returning_the_connection, thread_sensitive=False)
 
 
 async def follow_events(
