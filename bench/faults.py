@@ -153,6 +153,22 @@ def row(fault: str, seconds: float, baseline: float, unfinished: int) -> dict:
     }
 
 
+def report(args: argparse.Namespace, rows: list[dict]) -> dict:
+    """The common shape ``bench/report.py`` renders: a row per fault and its goals."""
+    table = [
+        {"fault": item["fault"], "seconds to end": item["seconds_to_end"], "baseline s": item["baseline_seconds"]}
+        | {"added s": round(item["seconds_to_end"] - item["baseline_seconds"], 1), "unfinished": item["unfinished"]}
+        for item in rows
+    ]
+    checks = [
+        {"figure": f"{item['fault']}: seconds to end", "value": item["seconds_to_end"], "goal": f"<= {GOAL_SECONDS:g}"}
+        for item in rows
+        if not item["fault"].startswith("no fault")
+    ]
+    checks.append({"figure": "left unfinished", "value": sum(item["unfinished"] for item in rows), "goal": "== 0"})
+    return {"config": {"answers": args.answers}, "rows": table, "checks": checks}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--answers", type=int, default=3, help="answers streaming when each chat fault happens")
@@ -185,7 +201,7 @@ def main() -> None:
         finally:
             stack.destroy()
     if args.json:
-        print(json.dumps({"goal_seconds": GOAL_SECONDS, "answers": args.answers, "rows": rows}, ensure_ascii=False))
+        print(json.dumps(report(args, rows), ensure_ascii=False))
         return
     print(f"{'fault':44} {'to end':>8} {'baseline':>9} {'ratio':>6} {'unfinished':>10}  goal (≤ {GOAL_SECONDS:g} s, 0)")
     for item in rows:

@@ -68,18 +68,20 @@ def met(value: Any, goal: str) -> str:
     return "met" if COMPARE[match.group(1)](value, float(match.group(2))) else "**not met**"
 
 
-def checks_table(checks: list[dict[str, Any]]) -> list[str]:
-    rows = [
-        {"figure": c["figure"], "measured": c["value"], "goal": c.get("goal", ""), "": met(c["value"], c.get("goal"))}
-        for c in checks
-    ]
-    return table(rows)
+def goals_line(checks: list[dict[str, Any]]) -> list[str]:
+    """Each figure against its goal, in one line under the table (a second table made the page twice as long)."""
+    parts = []
+    for check in checks:
+        goal = check.get("goal", "")
+        verdict = met(check["value"], goal)
+        parts.append(f"{check['figure']} **{cell(check['value'])}**" + (f" ({goal}: {verdict})" if goal else ""))
+    return ["Goals: " + "; ".join(parts) + "."]
 
 
 def render_common(result: dict[str, Any]) -> list[str]:
     lines = table(result.get("rows", []))
     if result.get("checks"):
-        lines += ["", *checks_table(result["checks"])]
+        lines += ["", *goals_line(result["checks"])]
     return lines
 
 
@@ -105,7 +107,7 @@ def render_retrieval_eval(result: dict[str, Any]) -> list[str]:
         {"figure": "hybrid R@5, all questions", "value": overall["r@5"], "goal": ">= 0.95"},
         {"figure": "hybrid R@5 minus the best single list", "value": overall["r@5"] - best_other, "goal": ">= 0"},
     ]
-    return [*table(rows), "", *checks_table(checks)]
+    return [*table(rows), "", *goals_line(checks)]
 
 
 def render_chat_stream(result: dict[str, Any]) -> list[str]:
@@ -124,7 +126,7 @@ def render_chat_stream(result: dict[str, Any]) -> list[str]:
         checks.append({"figure": f"N = {row['n']} added TTFT p50 ms", "value": row["ttft_added_p50_ms"]})
         checks[-1]["goal"] = "<= 150"
         checks.append({"figure": f"N = {row['n']} lost tokens", "value": row["lost"], "goal": "== 0"})
-    return [*table(rows), "", *checks_table(checks)]
+    return [*table(rows), "", *goals_line(checks)]
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
@@ -137,7 +139,7 @@ def render(name: str, result: dict[str, Any]) -> str:
     lines = RENDERERS.get(name, render_common)(result)
     stamp = f"Measured {result.get('measured', 'on an unrecorded date')}"
     stamp += f" ({result['source']})." if result.get("source") else "."
-    lines += ["", f"_{stamp} {result.get('notes', '')}_".replace(" _", "_")]
+    lines += [f"_{stamp} {result.get('notes', '')}_".replace(" _", "_")]
     return "\n".join(lines) + "\n"
 
 

@@ -107,6 +107,8 @@ class JobKind:
         return queue.enqueue(self.function, *args, **options)
 
 
-# A scheduled retry this late is taken as lost (rq's schedulers move due jobs every second or so).
-SCHEDULED_OVERDUE_SECONDS = 30
+# A scheduled retry this late is taken as lost: a live rq scheduler moves due jobs every second, and a killed
+# worker's scheduler keeps its lock for a minute, so waiting longer only delays the reconcile's re-queue (a job run
+# twice is safe: each holds its answer's or document's lease).
+SCHEDULED_OVERDUE_SECONDS = 10
 _LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
