@@ -34,6 +34,32 @@ def fast_password_hashing() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def flush_outlasts_a_deadlock() -> Iterator[None]:
+    """A transactional test ends by truncating every table, while the worker processes the suite shares may still be
+    in a transaction on the rows it left (a memory job, an answer's last write): PostgreSQL then breaks the deadlock
+    by aborting one side, sometimes the truncation. The worker's side goes on, so the truncation is tried again."""
+    from django.core.management.base import CommandError
+    from django.core.management.commands import flush
+    from django.db import OperationalError
+
+    original = flush.Command.handle
+
+    def handle(self, *args, **options):
+        for attempt in range(5):
+            try:
+                return original(self, *args, **options)
+            except CommandError as exc:
+                deadlock = isinstance(exc.__cause__, OperationalError) and "deadlock" in str(exc.__cause__)
+                if not deadlock or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    flush.Command.handle = handle
+    yield
+    flush.Command.handle = original
+
+
 def worker_database_url() -> str:
     """The URL of the database pytest-django created, for worker processes started by tests."""
     from django.db import connection
