@@ -11,21 +11,9 @@ from ninja.security import HttpBearer, SessionAuth
 
 from accounts import selectors, services
 from accounts.models import ApiKey
-from protostar.aio import database
 
 
 class ApiKeyAuth(HttpBearer):
-    # ninja awaits an async check, for sync views too: the key's lookup then runs in the thread pool, not on the one
-    # thread Django gives all sync work under ASGI, where concurrent asks and event streams waited on each other.
-    is_async = True
-
-    async def __call__(self, request: HttpRequest) -> Any:
-        return await database(self.check)(request)
-
-    def check(self, request: HttpRequest) -> Any:
-        """The user the request's key names, or ``None``: the check for sync code."""
-        return super().__call__(request)
-
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         key = selectors.apikey_get_active(secret=token.strip())
         if key is None:
@@ -73,7 +61,7 @@ def signed_in_or_key(view):
 
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args, **kwargs):
-        if request.user.is_authenticated or bearer.check(request) is not None:
+        if request.user.is_authenticated or bearer(request) is not None:
             return view(request, *args, **kwargs)
         if request.path.endswith(".json"):
             body = {"code": "unauthenticated", "detail": "Send a valid API key (Authorization: Bearer …) or sign in."}

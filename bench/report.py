@@ -139,7 +139,9 @@ def render(name: str, result: dict[str, Any]) -> str:
     lines = RENDERERS.get(name, render_common)(result)
     stamp = f"Measured {result.get('measured', 'on an unrecorded date')}"
     stamp += f" ({result['source']})." if result.get("source") else "."
-    lines += [f"_{stamp} {result.get('notes', '')}_".replace(" _", "_")]
+    if lines and lines[-1].startswith("|"):
+        lines.append("")  # a line right under a table would be read as one more row
+    lines.append(f"_{stamp} {result.get('notes', '')}_".replace(" _", "_"))
     return "\n".join(lines) + "\n"
 
 

@@ -35,20 +35,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-async def sse_client(base: str, key: str, result, go: asyncio.Event, offset: float, timeout: float) -> None:
-    import httpx
-
+async def sse_client(client, result, go: asyncio.Event, offset: float) -> None:
     from bench.chatstream.common import QUESTION
 
-    headers = {"Authorization": f"Bearer {key}"}
-    # Made before the start: building a client (its TLS context) takes tens of milliseconds of the event loop every
-    # client shares, which would show up as relay delay in the other clients' streams (the socket clients have none).
-    client = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout)
-    await go.wait()
-    if offset:
-        await asyncio.sleep(offset)
-    try:
-        async with client:
+    async with client:
+        await go.wait()
+        if offset:
+            await asyncio.sleep(offset)
+        try:
             result.sent_at = time.time()
             accepted = await client.post(
                 "/api/v1/ask", json={"content": QUESTION.format(tag=result.tag), "client_id": uuid.uuid4().hex}
@@ -63,11 +57,13 @@ async def sse_client(base: str, key: str, result, go: asyncio.Event, offset: flo
                         result.events.append((time.time(), event))
                         if event["type"] in ("end", "error"):
                             return
-    except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
 
 
 async def sse_clients(port: int, keys: list[str], tags: list[str], ramp: float, timeout: float) -> list:
+    import httpx
+
     from bench.chatstream.client import ClientResult
 
     go = asyncio.Event()
@@ -75,8 +71,13 @@ async def sse_clients(port: int, keys: list[str], tags: list[str], ramp: float, 
     n = len(tags)
     offsets = [ramp * i / n for i in range(n)] if ramp and n > 1 else [0.0] * n
     base = f"http://127.0.0.1:{port}"
-    tasks = [asyncio.create_task(sse_client(base, keys[i], results[i], go, offsets[i], timeout)) for i in range(n)]
-    await asyncio.sleep(0.5)  # every client built and waiting
+    # Every client is built before the start: building one (its TLS context) takes tens of milliseconds of the event
+    # loop all clients share, which would show up as relay delay in the other clients' streams.
+    clients = [
+        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=timeout)
+        for key in keys[:n]
+    ]
+    tasks = [asyncio.create_task(sse_client(clients[i], results[i], go, offsets[i])) for i in range(n)]
     go.set()
     await asyncio.wait(tasks, timeout=timeout + 30)
     return results

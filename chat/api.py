@@ -112,11 +112,10 @@ class AcceptedOut(Schema):
 
 
 @router.post("/ask", response={202: AcceptedOut, 429: ErrorOut, **ERRORS}, summary="Ask a question")
-async def ask(request: HttpRequest, body: AskIn):
-    """Stores the question and queues its answer; returns at once with the ids (like the socket's ``accepted``).
-    Async with its writes in the thread pool, as the socket's ask: concurrent asks do not wait on each other."""
+def ask(request: HttpRequest, body: AskIn):
+    """Stores the question and queues its answer; returns at once with the ids (like the socket's ``accepted``)."""
     require_scope(request, "ask")
-    result = await relay.database(services.conversation_ask)(
+    result = services.conversation_ask(
         user=request.auth, content=body.content, conversation_id=body.conversation, client_id=body.client_id
     )
     return 202, AcceptedOut(

@@ -4,7 +4,7 @@ A chat worker streams many answers at once. Reading each model stream on its own
 and a GIL hand-off per token; one event loop reads them all, and ``close()`` from any thread cancels a stream at
 once, even while it is still connecting or sleeping before a retry.
 
-``database`` runs ORM work from async code (the socket, the API's async views and key checks) in the thread pool.
+``database`` runs ORM work from async code (the socket consumer, the API's event stream) in the thread pool.
 """
 
 from __future__ import annotations
@@ -82,15 +82,15 @@ def close_at_exit(close: Callable[[], Coroutine[Any, Any, Any]], timeout: float 
 
 
 def database(func: Callable[..., T]) -> Callable[..., Coroutine[Any, Any, T]]:
-    """Run ORM work in the thread pool, not on the one shared thread: asks from many sockets then proceed in parallel
-    (at 100 concurrent asks, ``accepted`` came several times sooner: docs/benchmarks.md)."""
+    """Run ORM work in the thread pool rather than thread-sensitively: the asks of many sockets then run side by side
+    (measured in the chat-streaming rounds of docs/benchmarks-log.md)."""
 
     @functools.wraps(func)
     def returning_the_connection(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         finally:
-            # Here, inside the call's own context (a copy of the socket's, where the connection was opened): the
+            # Here, inside the call's own context (a copy of the caller's, where the connection was opened): the
             # wrapper's clean-up runs outside it and does not always see the connection, and one not given back is
             # a pool slot lost for good (seen in the chat tests: one connection per answered socket).
             close_old_connections()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest, HttpResponse
-from django.utils.deprecation import MiddlewareMixin
 
 # No inline script or style anywhere: the page's JS and CSS are static files. Images only from us (a markdown image
 # in an answer must not become a request to somewhere else), sockets to our own host.
@@ -26,11 +27,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
 EXEMPT_PREFIXES = ("/admin/",)
 
 
-class ContentSecurityPolicyMiddleware(MiddlewareMixin):
-    """Sync and async (the mixin): a sync-only middleware would put every request daphne serves through the one
-    thread Django keeps for sync code."""
+class ContentSecurityPolicyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
 
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
         if not request.path.startswith(EXEMPT_PREFIXES):
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response

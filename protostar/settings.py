@@ -103,7 +103,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "servestatic.runserver_nostatic",
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "channels",
@@ -124,9 +124,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Async (unlike WhiteNoise, whose sync-only middleware put every request of daphne through the one thread Django
-    # keeps for sync code, so concurrent API requests waited on each other).
-    "servestatic.middleware.ServeStaticMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The interface language: the switcher's cookie, else the browser's Accept-Language (English or Korean).
     "django.middleware.locale.LocaleMiddleware",
@@ -222,14 +220,14 @@ STORAGES = {
             "file_overwrite": False,
         },
     },
-    "staticfiles": {"BACKEND": "servestatic.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Only needed for `collectstatic` in production; ServeStatic serves from the app folders otherwise.
+# Only needed for `collectstatic` in production; WhiteNoise serves from the app folders otherwise.
 STATIC_ROOT = _str("STATIC_ROOT") or None
-SERVESTATIC_USE_FINDERS = True
-SERVESTATIC_AUTOREFRESH = DEBUG
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Auth, sessions, security -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -44,6 +44,12 @@ def test_named_blocks_get_their_tables_and_goals_and_other_results_are_listed(tm
     assert report.rewrite(page, report.load_results(tmp_path)) == page  # regenerating changes nothing
 
 
+def test_a_result_without_goals_keeps_its_date_out_of_the_table(tmp_path):
+    _store(tmp_path, "ingest", {"measured": "2026-12-01", "rows": [{"pages": 12}]})
+    page = report.rewrite(PAGE, report.load_results(tmp_path))
+    assert "| 12 |\n\n_Measured 2026-12-01._" in page
+
+
 def test_a_block_without_results_says_how_to_store_them(tmp_path):
     page = report.rewrite(PAGE, {})
     assert "save a run as `bench/results/ingest.json`" in page and "None yet." in page
