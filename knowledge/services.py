@@ -164,9 +164,15 @@ def document_reprocess(*, document: Document) -> None:
 
 
 def document_delete(*, document: Document) -> None:
-    """Delete the row (its chunks go with it, by cascade) and, once committed, the stored object."""
+    """Delete the row (its chunks go with it, by cascade) and, once committed, the stored object.
+
+    The row is locked first, as ``chunks_replace`` locks it: an ingestion swapping in its chunks meanwhile either
+    finishes before (and its chunks are deleted too) or finds the document gone; without the lock its new chunks
+    could commit between the cascade and the row's deletion, and the delete would fail on their foreign key."""
     file_name = document.file.name
     with transaction.atomic():
+        if Document.objects.select_for_update().filter(pk=document.pk).first() is None:
+            return
         document.delete()
         if file_name:
             transaction.on_commit(lambda: default_storage.delete(file_name))

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection, transaction
 
 from knowledge.ingestion import document_ingest
 from knowledge.models import Chunk, ChunkWindow, Document
@@ -171,6 +172,52 @@ def test_reprocessing_swaps_chunk_sets_atomically_for_readers(settings, in_proce
         reader.join()
     assert new.chunk_count != old_count
     assert seen <= {old_count, new.chunk_count}, f"readers saw a mixed chunk set: {sorted(seen)}"
+
+
+def test_a_delete_while_an_ingestion_swaps_in_its_chunks_deletes_those_chunks_too(in_process):
+    document = _ready_document("A document deleted while its new chunks are being written.")
+    new_chunk = Chunk.objects.filter(document_id=document.pk).first()
+    new_chunk.pk, new_chunk.ordinal = None, 99
+    written, release = threading.Event(), threading.Event()
+    errors: list[Exception] = []
+
+    def swap() -> None:
+        # What chunks_replace does: lock the document's row, write the new chunks, commit a little later.
+        try:
+            with transaction.atomic():
+                Document.objects.select_for_update().get(pk=document.pk)
+                new_chunk.save()
+                written.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def delete() -> None:
+        try:
+            document_delete(document=document)
+        except Exception as exc:  # what the test reports
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    swapping = threading.Thread(target=swap)
+    swapping.start()
+    assert written.wait(30)
+    deleting = threading.Thread(target=delete)
+    deleting.start()
+    wait_until(lambda: _lock_waits() > 0, timeout=30, message="the delete to wait for the ingestion's lock")
+    release.set()
+    swapping.join(30)
+    deleting.join(30)
+    assert errors == []
+    assert not Document.objects.filter(pk=document.pk).exists()
+    assert not Chunk.objects.filter(document_id=document.pk).exists()
+
+
+def _lock_waits() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")  # a row lock waits on a transaction id
+        return cursor.fetchone()[0]
 
 
 def test_delete_leaves_no_chunk_and_no_stored_object(in_process):
