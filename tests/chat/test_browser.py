@@ -18,7 +18,7 @@ import pytest
 from django.urls import reverse
 
 from chat.models import Conversation, Message
-from tests.conftest import wait_until
+from tests.conftest import wait_until as wait_until_true
 from tests.live import Daphne
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -122,6 +122,20 @@ def sign_in(driver, server, user):
     wait_until(lambda: driver.find_elements(By.ID, "prompt"), timeout=15, message="the chat page")
     wait_until(lambda: js(driver, "return document.getElementById('connection-state').hidden"), timeout=10)
     return driver
+
+
+def wait_until(predicate, **kwargs):
+    """``tests.conftest.wait_until`` for predicates that read the page: an element the page re-rendered between being
+    found and being read (stale) counts as "not yet", not as a failure."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def reading_the_page():
+        try:
+            return predicate()
+        except StaleElementReferenceException:
+            return None
+
+    return wait_until_true(reading_the_page, **kwargs)
 
 
 def js(driver, script: str, *args):

@@ -31,8 +31,8 @@ from tests.chat.test_browser import (  # noqa: F401  (fixtures)
     sign_in,
     user,
     wait_for_status,
+    wait_until,
 )
-from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NARROW_SCREENSHOT = Path("/tmp/protostar-chat-390.png")

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.chat.test_browser import CHROMEDRIVER, CHROMIUM, Daphne, driver, js  # noqa: F401 (fixtures)
-from tests.conftest import wait_until
+from tests.chat.test_browser import CHROMEDRIVER, CHROMIUM, Daphne, driver, js, wait_until  # noqa: F401 (fixtures)
 from usage.models import UsageDay
 
 SCREENSHOT = Path("/tmp/protostar-usage.png")
