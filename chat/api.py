@@ -16,6 +16,7 @@ from pydantic import field_validator
 from accounts.auth import require_scope
 from chat import events, relay, selectors, services
 from chat.models import Conversation, Message
+from protostar.aio import database
 from protostar.api.errors import ERROR_RESPONSES, ErrorOut, Refused
 from protostar.api.params import MAX_ID, Pages, Text
 
@@ -169,7 +170,7 @@ async def message_events(
     last_event_id: int | None = Header(None, alias="Last-Event-ID", ge=0, le=MAX_ID),
 ):
     require_scope(request, "read")
-    message = await relay.database(selectors.assistant_message_get_for_user)(message_id=message_id, user=request.auth)
+    message = await database(selectors.assistant_message_get_for_user)(message_id=message_id, user=request.auth)
     if message is None:
         raise Refused(404, "not_found", f"Message {message_id} does not exist.")
     after = after_seq if last_event_id is None else last_event_id

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from chat import events, relay, revisions, selectors, services, sockets, streams
 from feedback.services import feedback_give
+from protostar.aio import database
 from protostar.i18n import language_from_scope
 
 logger = logging.getLogger(__name__)
@@ -39,9 +40,6 @@ SEND_DRAIN_POLL_SECONDS = 0.05
 # How long a follower waits for a published entry before it reads the stream itself (and checks whether the answer
 # ended without a live stream).
 READ_BLOCK_MS = relay.READ_BLOCK_MS
-
-
-_db = relay.database
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -92,7 +90,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(settings.CHAT_SESSION_CHECK_SECONDS)
             try:
-                valid = await _db(sockets.session_still_valid)(session_key=session_key, user_id=self.user.pk)
+                valid = await database(sockets.session_still_valid)(session_key=session_key, user_id=self.user.pk)
                 await sockets.socket_register(self.redis, user_id=self.user.pk, socket_id=self.socket_id)
             except Exception:
                 # The database or Redis is down: not a reason to sign anyone out; try again at the next check.
@@ -147,7 +145,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if isinstance(request, events.Ask):
                 await self._ask(request)
             elif isinstance(request, events.Stop):
-                await _db(services.message_request_stop)(user=self.user, message_id=request.message)
+                await database(services.message_request_stop)(user=self.user, message_id=request.message)
             elif isinstance(request, events.Resume):
                 await self._resume(request)
             else:
@@ -172,7 +170,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _revise(self, request: events.Regenerate | events.Edit | events.Feedback) -> None:
         """Regenerate, edit and feedback: each one service call, answered like an ask (or ``feedback_saved``)."""
         if isinstance(request, events.Feedback):
-            saved = await _db(feedback_give)(
+            saved = await database(feedback_give)(
                 user=self.user,
                 message_id=request.message,
                 rating=request.rating,
@@ -184,11 +182,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         if isinstance(request, events.Regenerate):
-            result = await _db(revisions.answer_regenerate)(
+            result = await database(revisions.answer_regenerate)(
                 user=self.user, message_id=request.message, client_id=request.client_id
             )
         else:
-            result = await _db(revisions.question_edit)(
+            result = await database(revisions.question_edit)(
                 user=self.user, message_id=request.message, content=request.content, client_id=request.client_id
             )
         await self.send_event(
@@ -239,7 +237,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _ask(self, request: events.Ask) -> None:
         self._check_reader_room(0)
-        result = await _db(services.conversation_ask)(
+        result = await database(services.conversation_ask)(
             user=self.user,
             content=request.content,
             conversation_id=request.conversation,
@@ -253,7 +251,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._follow(result.message_id, after_seq=0)
 
     async def _resume(self, request: events.Resume) -> None:
-        message = await _db(selectors.assistant_message_get_for_user)(message_id=request.message, user=self.user)
+        message = await database(selectors.assistant_message_get_for_user)(message_id=request.message, user=self.user)
         if message is None:
             detail = _("Message %(id)s does not exist.") % {"id": request.message}
             raise services.ChatError("not_found", detail, message=request.message)

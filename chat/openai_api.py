@@ -14,7 +14,8 @@ from ninja import Field, Router, Schema
 from pydantic import ConfigDict
 
 from accounts.auth import require_scope
-from chat import completions, events, relay
+from chat import completions, events
+from protostar.aio import database
 from protostar.api.errors import Refused
 from protostar.api.params import Text
 
@@ -134,7 +135,7 @@ def _turns(body: ChatCompletionIn) -> list[completions.Turn]:
 async def chat_completion(request: HttpRequest, body: ChatCompletionIn):
     require_scope(request, "ask")
     turns = _turns(body)
-    accepted = await relay.database(completions.completion_ask)(user=request.auth, turns=turns)
+    accepted = await database(completions.completion_ask)(user=request.auth, turns=turns)
     completion_id = f"chatcmpl-{accepted.message_id}"
     if body.stream:
         chunks = _chunks(accepted.message_id, completion_id, body.model, request.auth)

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 import psycopg
 from django.conf import settings
 from django.db import connection
-from rq import Worker
 
 from protostar import queues
 from protostar.storage import minio_client
@@ -61,9 +60,8 @@ def _storage() -> str:
 
 
 def workers_by_queue() -> dict[str, list[str]]:
-    conn = queues.connection("default")
     found: dict[str, list[str]] = {name: [] for name in WORKER_QUEUES}
-    for worker in Worker.all(connection=conn):
+    for worker in queues.live_workers():
         for queue_name in worker.queue_names():
             if queue_name in found:
                 found[queue_name].append(worker.name)

@@ -20,7 +20,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 from django_rq.queues import DjangoRQ
-from rq import Retry
+from rq import Queue, Retry, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
@@ -105,6 +105,21 @@ class JobKind:
         # "auto": the commit was already waited for above, django-rq must not defer it a second time.
         queue = django_rq.get_queue(self.queue, connection=connection(self.queue), commit_mode="auto")
         return queue.enqueue(self.function, *args, **options)
+
+
+def live_workers(queue_name: str | None = None, conn: redis.Redis | None = None) -> list[Worker]:
+    """The workers (of ``queue_name``, or all) that beat within ``WORKER_LIVE_SECONDS``.
+
+    rq lists a worker until its key expires, minutes after a SIGKILL; every worker here also beats from its own thread
+    (``protostar.workers.ObservedWorker``), so one that fell silent is dead, whatever its registration says."""
+    conn = conn or connection(queue_name or "default")
+    queue = Queue(queue_name, connection=conn) if queue_name else None
+    oldest = datetime.now(UTC).timestamp() - settings.WORKER_LIVE_SECONDS
+    return [
+        worker
+        for worker in Worker.all(connection=conn, queue=queue)
+        if worker.last_heartbeat is not None and worker.last_heartbeat.timestamp() >= oldest
+    ]
 
 
 # A scheduled retry this late is taken as lost: a live rq scheduler moves due jobs every second, and a killed

@@ -407,7 +407,16 @@ CHAT_DATABASE_WAIT_SECONDS = _typed(env.float, "CHAT_DATABASE_WAIT_SECONDS", 20.
 for _name in ("CHAT_ANSWER_MAX_ATTEMPTS", "INGEST_MAX_ATTEMPTS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1, got {globals()[_name]}.")
-for _name in ("CHAT_RECONCILE_SECONDS", "INGEST_RECONCILE_SECONDS", "INGEST_LEASE_SECONDS", "CHAT_LEASE_SECONDS"):
+# Every worker beats from its own thread six times per WORKER_LIVE_SECONDS; one silent for longer is dead (rq keeps a
+# SIGKILLed worker registered for minutes), so /healthz, `ingest --wait` and the metrics stop counting it by then.
+WORKER_LIVE_SECONDS = _typed(env.float, "WORKER_LIVE_SECONDS", 30.0)
+for _name in (
+    "CHAT_RECONCILE_SECONDS",
+    "INGEST_RECONCILE_SECONDS",
+    "INGEST_LEASE_SECONDS",
+    "CHAT_LEASE_SECONDS",
+    "WORKER_LIVE_SECONDS",
+):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be a positive number of seconds, got {globals()[_name]}.")
 # Answers one `chat.worker.ThreadedWorker` process streams at once (each waits on the LLM, not the CPU).

@@ -1,5 +1,5 @@
-"""What every worker class here shares: it outlives a Redis restart, and it is observed (``ObservedWorker``: the
-job's ids on every log line, failure and retry counts).
+"""What every worker class here shares: it outlives a Redis restart, and it is observed (``ObservedWorker``: a
+pulse, the job's ids on every log line, failure and retry counts).
 
 rq's work loop retries a lost connection only while it waits for a job; a Redis error anywhere else (the suspension
 check, a heartbeat, the maintenance pass, recording a job's end) ends the loop and the worker process with it. These
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 
 import redis
+from django.conf import settings
 from django.db import connections
 from rq.job import Job
 from rq.queue import Queue
@@ -67,7 +69,37 @@ class OutageTolerantMixin:
 
 
 class ObservedWorker:
-    """A mixin for ``rq.worker.BaseWorker`` subclasses (it must come first in the bases)."""
+    """A mixin for ``rq.worker.BaseWorker`` subclasses (it must come first in the bases).
+
+    It also gives the worker a pulse: a thread that beats six times per ``WORKER_LIVE_SECONDS`` whatever the main
+    thread does. rq beats only between its own steps (a document can take minutes, an idle wait for a job up to
+    ``worker_ttl`` − 15 s), so without it a silent worker could be busy or dead; with it, silent means dead
+    (``protostar.queues.live_workers``), while rq lists a SIGKILLed worker until its key expires minutes later.
+    """
+
+    def bootstrap(self, *args, **kwargs) -> None:
+        super().bootstrap(*args, **kwargs)  # type: ignore[misc]
+        self._pulse_lock = threading.Lock()
+        self._pulse_stopped = threading.Event()
+        self._pulse_thread = threading.Thread(target=self._pulse, name="worker-pulse", daemon=True)
+        self._pulse_thread.start()
+
+    def _pulse(self) -> None:
+        while not self._pulse_stopped.wait(settings.WORKER_LIVE_SECONDS / 6):
+            with self._pulse_lock:
+                if self._pulse_stopped.is_set():
+                    return
+                try:
+                    self.heartbeat()  # type: ignore[attr-defined]
+                except Exception:  # the next beat tries again; a dead pulse would read as a dead worker
+                    logger.warning("worker %s: heartbeat failed", self.name, exc_info=True)  # type: ignore[attr-defined]
+
+    def register_death(self) -> None:
+        # No beat after this one: a beat would write the dead worker's key back.
+        if hasattr(self, "_pulse_lock"):
+            with self._pulse_lock:
+                self._pulse_stopped.set()
+        super().register_death()  # type: ignore[misc]
 
     def perform_job(self, job: Job, queue: Queue, execution) -> bool:
         # The whole run, including rq's own lines about it and the failure handling, carries the job's ids.

@@ -10,7 +10,7 @@ import redis
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from rq import Queue, Worker
+from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
@@ -70,7 +70,7 @@ def queue_figures(name: str, conn: redis.Redis) -> dict[str, float]:
         "started": StartedJobRegistry(name, connection=conn).count,
         "scheduled": ScheduledJobRegistry(name, connection=conn).count,
         "failed": FailedJobRegistry(name, connection=conn).count,
-        "workers": Worker.count(queue=queue),
+        "workers": len(queues.live_workers(name, conn)),
     }
 
 

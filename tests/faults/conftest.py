@@ -17,6 +17,7 @@ FAST_RECOVERY = {
     "CHAT_RECONCILE_SECONDS": "1",
     "INGEST_LEASE_SECONDS": "3",
     "INGEST_RECONCILE_SECONDS": "1",
+    "WORKER_LIVE_SECONDS": "10",
     "EMBEDDING_BATCH_SIZE": "1",
     "CHAT_MODEL_BACKEND": "protostar.llm.openai.OpenAIChatModel",
     "LLM_MAX_RETRIES": "0",

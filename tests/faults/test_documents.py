@@ -31,6 +31,18 @@ def long_document(folder: Path, name: str) -> Path:
     return path
 
 
+def ingest_waiting(stack: FaultStack, path: Path) -> subprocess.CompletedProcess:
+    """``manage.py ingest PATH --wait`` as an operator runs it (it should not wait out its --timeout with no worker)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "ingest", str(path), "--wait", "--timeout", "900"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def processing(stack: FaultStack, document_id: int) -> bool:
     document = stack.document(document_id)
     return document["status"] == "processing" and document["progress_done"] > 0
@@ -46,17 +58,9 @@ def ends(stack: FaultStack, document_id: int, timeout: float) -> dict:
 
 
 def test_a_queued_document_whose_job_was_lost_is_queued_again_and_operators_are_told(fresh, tmp_path, daphne_port):
-    # First in this module: no knowledge worker has run on the stack yet (the answer tests start chat workers only;
-    # a killed worker stays registered in rq until its key expires, minutes later).
+    # No knowledge worker runs: the previous tests' were stopped (a killed one no longer beats, so it no longer counts).
     started = time.monotonic()
-    waited = subprocess.run(
-        [sys.executable, "manage.py", "ingest", str(long_document(tmp_path, "lost.md")), "--wait", "--timeout", "900"],
-        cwd=ROOT,
-        env=fresh.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    waited = ingest_waiting(fresh, long_document(tmp_path, "lost.md"))
     # `ingest --wait` with no knowledge worker says so at once instead of waiting out its --timeout.
     assert waited.returncode != 0 and "No knowledge worker is listening" in waited.stderr
     assert "queued" in waited.stdout and time.monotonic() - started < 300
@@ -72,6 +76,31 @@ def test_a_queued_document_whose_job_was_lost_is_queued_again_and_operators_are_
     document = ends(fresh, document_id, timeout=400)
     assert document["status"] == "ready" and document["attempt_count"] == 1
     assert fresh.unfinished_documents() == 0
+
+
+def test_a_killed_knowledge_worker_stops_counting_as_listening_once_its_pulse_is_overdue(fresh, tmp_path, daphne_port):
+    from rq import Worker
+
+    killed = fresh.start_worker("knowledge")
+    killed.kill()
+    killed_at = time.monotonic()
+    document_id = fresh.ingest(long_document(tmp_path, "unheard.md"))
+    live_within = float(fresh.env["WORKER_LIVE_SECONDS"])
+    wait_for(
+        lambda: fetch_health(daphne_port)["stalled_queues"].get("knowledge") == 1,
+        timeout=live_within + 20,
+        message="/healthz to name the knowledge queue as stalled",
+        interval=0.5,
+    )
+    print(f"knowledge worker killed → /healthz names its queue stalled after {time.monotonic() - killed_at:.1f} s")
+    # rq itself still lists the dead worker (its key outlives it by minutes): the pulse is what tells them apart.
+    assert killed.pid in {worker.pid for worker in Worker.all(connection=fresh.redis())}
+    waited = ingest_waiting(fresh, long_document(tmp_path, "unheard-2.md"))
+    assert waited.returncode != 0 and "No knowledge worker is listening" in waited.stderr
+
+    fresh.start_worker("knowledge")
+    wait_for(lambda: fresh.unfinished_documents() == 0, timeout=400, message="both documents to end", interval=0.5)
+    assert fresh.document(document_id)["status"] == "ready"
 
 
 def test_a_document_whose_knowledge_worker_is_killed_is_run_again_and_ends_ready(fresh, tmp_path):

@@ -1,5 +1,5 @@
-"""The pieces every worker shares for recovery: one reconcile pass per interval across processes, and workers that
-outlive a Redis they cannot reach."""
+"""The pieces every worker shares for recovery: one reconcile pass per interval across processes, workers that
+outlive a Redis they cannot reach, and a pulse that tells a dead worker from a busy one."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 import redis
-from rq import Queue
+from rq import Queue, Worker
 
 from protostar.periodic import Periodic
 from protostar.workers import SimpleWorker
+from tests.conftest import wait_until
 
 
 def test_a_periodic_task_runs_once_per_interval_however_many_processes_run_it():
@@ -40,6 +41,45 @@ def test_a_worker_keeps_going_through_beats_and_maintenance_while_redis_is_away(
     worker.run_maintenance_tasks()
     with pytest.raises(redis.ConnectionError):
         unreachable.ping()  # the same calls through plain rq end its work loop
+
+
+def test_a_worker_beats_from_its_own_thread_and_one_fallen_silent_stops_counting_as_live(settings):
+    from protostar import queues
+
+    settings.WORKER_LIVE_SECONDS = 0.6  # a beat every 0.1 s
+    conn = queues.connection()
+    queue = Queue(f"pulse-{uuid.uuid4().hex[:8]}", connection=conn)
+    worker = SimpleWorker([queue], connection=conn)
+    worker.bootstrap()
+    try:
+        born = Worker.find_by_key(worker.key, connection=conn).last_heartbeat
+        # Its main thread does nothing here, as while it runs one long document: the pulse alone beats.
+        wait_until(
+            lambda: Worker.find_by_key(worker.key, connection=conn).last_heartbeat > born,
+            timeout=10,
+            message="a beat from the pulse",
+        )
+        assert [w.name for w in queues.live_workers(queue.name, conn)] == [worker.name]
+        # A SIGKILLed process's pulse ends with it: rq still lists the worker, live_workers no longer does.
+        worker._pulse_stopped.set()
+        wait_until(lambda: not queues.live_workers(queue.name, conn), timeout=10, message="the silent worker dropped")
+        assert [w.name for w in Worker.all(queue=queue)] == [worker.name]
+    finally:
+        worker.teardown()
+
+
+def test_a_worker_that_registered_its_death_beats_no_more(settings):
+    from protostar import queues
+
+    settings.WORKER_LIVE_SECONDS = 0.6
+    conn = queues.connection()
+    worker = SimpleWorker([Queue(f"pulse-{uuid.uuid4().hex[:8]}", connection=conn)], connection=conn)
+    worker.bootstrap()
+    worker.teardown()  # a warm shutdown: rq registers the death
+    worker._pulse_thread.join(timeout=5)
+    # A beat after the death would write the dead worker's key back with no expiry.
+    assert not worker._pulse_thread.is_alive()
+    assert conn.hget(worker.key, "death") and conn.ttl(worker.key) > 0
 
 
 @pytest.mark.django_db(transaction=True)
