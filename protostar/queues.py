@@ -107,18 +107,34 @@ class JobKind:
         return queue.enqueue(self.function, *args, **options)
 
 
-def live_workers(queue_name: str | None = None, conn: redis.Redis | None = None) -> list[Worker]:
-    """The workers (of ``queue_name``, or all) that beat within ``WORKER_LIVE_SECONDS``.
+# A worker of the project's classes keeps its pulse key alive from a thread of its own
+# (``protostar.workers.ObservedWorker``) and marks its rq record with PULSE_FIELD.
+PULSE_FIELD = "protostar_pulse"
 
-    rq lists a worker until its key expires, minutes after a SIGKILL; every worker here also beats from its own thread
-    (``protostar.workers.ObservedWorker``), so one that fell silent is dead, whatever its registration says."""
+
+def pulse_key(worker_name: str) -> str:
+    return f"protostar:worker-pulse:{worker_name}"
+
+
+def live_workers(queue_name: str | None = None, conn: redis.Redis | None = None) -> list[Worker]:
+    """The workers (of ``queue_name``, or all) that are alive.
+
+    rq lists a worker until its key expires, minutes after a SIGKILL. A worker whose record carries the pulse mark is
+    alive only while its pulse key is: the key lapses ``WORKER_LIVE_SECONDS`` after its last beat, an expiry Redis
+    keeps, so no two hosts' clocks are compared. A worker without the mark (a plain ``rq worker``) counts as rq lists
+    it."""
     conn = conn or connection(queue_name or "default")
     queue = Queue(queue_name, connection=conn) if queue_name else None
-    oldest = datetime.now(UTC).timestamp() - settings.WORKER_LIVE_SECONDS
+    workers = Worker.all(connection=conn, queue=queue)
+    with conn.pipeline(transaction=False) as pipe:
+        for worker in workers:
+            pipe.hexists(worker.key, PULSE_FIELD)
+            pipe.exists(pulse_key(worker.name))
+        replies = pipe.execute()
     return [
         worker
-        for worker in Worker.all(connection=conn, queue=queue)
-        if worker.last_heartbeat is not None and worker.last_heartbeat.timestamp() >= oldest
+        for worker, marked, beating in zip(workers, replies[0::2], replies[1::2], strict=True)
+        if beating or not marked
     ]
 
 

@@ -407,8 +407,8 @@ CHAT_DATABASE_WAIT_SECONDS = _typed(env.float, "CHAT_DATABASE_WAIT_SECONDS", 20.
 for _name in ("CHAT_ANSWER_MAX_ATTEMPTS", "INGEST_MAX_ATTEMPTS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1, got {globals()[_name]}.")
-# Every worker beats from its own thread six times per WORKER_LIVE_SECONDS; one silent for longer is dead (rq keeps a
-# SIGKILLed worker registered for minutes), so /healthz, `ingest --wait` and the metrics stop counting it by then.
+# A worker renews its pulse from a thread of its own six times per WORKER_LIVE_SECONDS; one silent for longer is dead
+# (rq lists a SIGKILLed worker for minutes), so /healthz, `ingest --wait` and the metrics stop counting it by then.
 WORKER_LIVE_SECONDS = _typed(env.float, "WORKER_LIVE_SECONDS", 30.0)
 for _name in (
     "CHAT_RECONCILE_SECONDS",

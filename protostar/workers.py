@@ -8,6 +8,7 @@ overrides wait for Redis instead, so workers go on by themselves once it is back
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
@@ -20,7 +21,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import SimpleWorker as RQSimpleWorker
 
-from protostar import metrics
+from protostar import metrics, queues
 from protostar.logs import job_subject, log_context
 
 logger = logging.getLogger(__name__)
@@ -71,34 +72,41 @@ class OutageTolerantMixin:
 class ObservedWorker:
     """A mixin for ``rq.worker.BaseWorker`` subclasses (it must come first in the bases).
 
-    It also gives the worker a pulse: a thread that beats six times per ``WORKER_LIVE_SECONDS`` whatever the main
-    thread does. rq beats only between its own steps (a document can take minutes, an idle wait for a job up to
-    ``worker_ttl`` − 15 s), so without it a silent worker could be busy or dead; with it, silent means dead
-    (``protostar.queues.live_workers``), while rq lists a SIGKILLed worker until its key expires minutes later.
+    It also gives the worker a pulse: a thread that renews the worker's pulse key six times per
+    ``WORKER_LIVE_SECONDS``, whatever the main thread does. rq beats only between its own steps (a document can take
+    minutes, an idle wait for a job up to ``worker_ttl`` − 15 s) and lists a SIGKILLed worker until its key expires
+    minutes later; the pulse key lapses ``WORKER_LIVE_SECONDS`` after a death (``protostar.queues.live_workers``).
     """
 
     def bootstrap(self, *args, **kwargs) -> None:
         super().bootstrap(*args, **kwargs)  # type: ignore[misc]
-        self._pulse_lock = threading.Lock()
         self._pulse_stopped = threading.Event()
+        self._beat()  # before the mark: a marked worker without a pulse key reads as dead
+        self.connection.hset(self.key, queues.PULSE_FIELD, "1")  # type: ignore[attr-defined]
         self._pulse_thread = threading.Thread(target=self._pulse, name="worker-pulse", daemon=True)
         self._pulse_thread.start()
 
+    def _beat(self) -> None:
+        lifetime_ms = int(settings.WORKER_LIVE_SECONDS * 1000)
+        self.connection.set(queues.pulse_key(self.name), "1", px=lifetime_ms)  # type: ignore[attr-defined]
+
     def _pulse(self) -> None:
+        failing = False
         while not self._pulse_stopped.wait(settings.WORKER_LIVE_SECONDS / 6):
-            with self._pulse_lock:
-                if self._pulse_stopped.is_set():
-                    return
-                try:
-                    self.heartbeat()  # type: ignore[attr-defined]
-                except Exception:  # the next beat tries again; a dead pulse would read as a dead worker
-                    logger.warning("worker %s: heartbeat failed", self.name, exc_info=True)  # type: ignore[attr-defined]
+            try:
+                self._beat()
+                failing = False
+            except Exception as exc:  # the thread goes on: a pulse that ended would read as a dead worker
+                if not failing:  # once per outage, not once per beat
+                    logger.warning("worker %s: pulse skipped (%s); retrying", self.name, exc)  # type: ignore[attr-defined]
+                failing = True
 
     def register_death(self) -> None:
-        # No beat after this one: a beat would write the dead worker's key back.
-        if hasattr(self, "_pulse_lock"):
-            with self._pulse_lock:
-                self._pulse_stopped.set()
+        if hasattr(self, "_pulse_stopped"):
+            self._pulse_stopped.set()
+            # A beat already under way may set the key again; harmless, as rq no longer lists the worker.
+            with contextlib.suppress(*REDIS_UNAVAILABLE):
+                self.connection.delete(queues.pulse_key(self.name))  # type: ignore[attr-defined]
         super().register_death()  # type: ignore[misc]
 
     def perform_job(self, job: Job, queue: Queue, execution) -> bool:
