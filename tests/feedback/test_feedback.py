@@ -95,7 +95,8 @@ def test_admin_filters_by_reason_document_and_date(admin_client, django_user_mod
     assert listed(reason="wrong_source") == {"연차 질문"}
     assert listed(rating="up") == {"Good answer"}
     assert listed(document=str(documents[1].pk)) == {"Parking question"}
-    since = (timezone.now() - timedelta(days=7)).date().isoformat()
+    # What the admin's "Past 7 days" link sends: the day's start with its time zone.
+    since = str((timezone.now() - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0))
     assert listed(created_at__gte=since) == {"연차 질문", "Good answer"}
     detail = admin_client.get(reverse("admin:feedback_answerfeedback_change", args=[wrong.pk]))
     assert detail.status_code == 200 and "answer_system@v3" in detail.content.decode()
